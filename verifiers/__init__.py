@@ -7,6 +7,10 @@ from verifiers.registry import (
     get_verifier,
     register_verifier,
 )
+# Importing the built-in graders registers them ("gsm8k", "gsm8k-strict", "gsm8k-flexible", "exact").
+from verifiers import exact, gsm8k  # noqa: E402,F401
+from verifiers.adapters import as_trl_reward, from_bool, from_reasoning_gym, from_trl  # noqa: E402
 
 __all__ = ["Verdict", "Verifier", "failed", "FunctionVerifier", "available_verifiers",
-           "get_verifier", "register_verifier"]
+           "get_verifier", "register_verifier", "from_trl", "as_trl_reward", "from_bool",
+           "from_reasoning_gym"]
