@@ -1,0 +1,181 @@
+"""train/config.py: defaults, YAML + dotted overrides, clear errors, validation, save round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from train.config import (
+    TrainConfig,
+    config_to_yaml,
+    load_config,
+    minibatch_size,
+    save_config,
+    split_cli_args,
+    validate_config,
+)
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_defaults_are_two_heterogeneous_tiny_agents_on_chain_sum() -> None:
+    cfg = load_config(None, [])
+    assert cfg == TrainConfig()
+    assert [a.model for a in cfg.agents] == ["tiny-llama-bpe", "tiny-qwen2-char"]
+    assert cfg.env.id == "rg-chain_sum-v0"
+    # paper ratio: minibatch = half the own batch -> 16*8/2
+    assert minibatch_size(cfg) == 64
+
+
+def test_default_task_kwargs_match_the_zoo_warm_start() -> None:
+    # The tiny agents are warm-started on the zoo's task; RL on other kwargs would be a different task.
+    zoo = pytest.importorskip("agents.zoo")
+    assert TrainConfig().env.kwargs == zoo.WARMSTART_TASK_KWARGS
+    assert TrainConfig().env.id == zoo.WARMSTART_ENV_ID
+
+
+def test_default_yaml_is_the_embedded_default() -> None:
+    assert load_config(CONFIGS / "default.yaml", []) == TrainConfig()
+
+
+@pytest.mark.parametrize("preset", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_every_preset_loads_and_validates(preset: str) -> None:
+    # GPU presets are validated without the hardware checks (this machine may be CPU-only).
+    cfg = load_config(CONFIGS / preset, [], check_hardware=False)
+    validate_config(cfg, check_hardware=False)
+    assert cfg.agents and cfg.schedule.steps >= 1
+
+
+def test_paper_preset_carries_section6_hyperparameters() -> None:
+    cfg = load_config(CONFIGS / "qwen3_math_paper.yaml", [], check_hardware=False)
+    assert [a.lr for a in cfg.agents] == [1e-6, 1e-6]
+    assert (cfg.schedule.prompts_per_step, cfg.schedule.group_size) == (128, 8)
+    # 2048 sequences per learner / 512 per update = 4 updates (HACPO.md §3d)
+    assert minibatch_size(cfg) == 64 * 8
+    assert (cfg.algo.alpha, cfg.algo.delta, cfg.algo.delta_step, cfg.algo.window) == (1.0, 0.2, 0.025, 5)
+
+
+def test_yaml_then_overrides_in_both_spellings(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("schedule: {steps: 7}\nalgo: {alpha: 2.0}\n")
+    cfg = load_config(path, ["--algo.alpha=3", "agents.1.lr=1e-5", "env.kwargs.size=50",
+                             "run_name=null", "agents.0.device=cpu"])
+    assert cfg.schedule.steps == 7  # from the YAML
+    assert cfg.algo.alpha == 3.0  # override beats YAML
+    assert cfg.agents[1].lr == 1e-5 and cfg.agents[0].lr == TrainConfig().agents[0].lr
+    assert cfg.env.kwargs["size"] == 50 and cfg.env.kwargs["min_terms"] == 2
+    assert cfg.agents[0].device == "cpu"
+
+
+def test_yaml_agent_list_replaces_the_default_and_fills_field_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("agents:\n  - {name: a, model: tiny-llama-bpe}\n  - {name: b, model: tiny-neox-bpe, lr: 0.001}\n")
+    cfg = load_config(path, [])
+    assert [a.name for a in cfg.agents] == ["a", "b"]
+    assert cfg.agents[1].lr == 0.001 and cfg.agents[0].max_grad_norm == 1.0
+
+
+@pytest.mark.parametrize("override, fragments", [
+    ("algo.alpah=2", ["'algo.alpah'", "did you mean 'alpha'", "valid keys under algo"]),
+    ("agents.0.lrr=1", ["'agents.0.lrr'", "did you mean 'lr'"]),
+    ("sede=1", ["'sede'", "did you mean 'seed'"]),
+    ("schedule.steps=abc", ["'schedule.steps'", "'abc'", "expected int"]),
+    ("agents.0.lr=fast", ["'agents.0.lr'", "'fast'", "expected float"]),
+    ("logging.plots=maybe", ["'logging.plots'", "expected bool"]),
+    ("agents.5.lr=1", ["agents has 2 entries", "indices 0..1"]),
+    ("algo.alpha", ["not of the form key=value"]),
+])
+def test_bad_overrides_fail_with_one_clear_message(override: str, fragments: list[str]) -> None:
+    with pytest.raises(ValueError) as info:
+        load_config(None, [override])
+    for fragment in fragments:
+        assert fragment in str(info.value)
+
+
+def test_bad_yaml_type_names_the_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("schedule:\n  group_size: eight\n")
+    with pytest.raises(ValueError, match=r"schedule.group_size.*bad.yaml.*'eight'.*expected int"):
+        load_config(path, [])
+
+
+def test_missing_file_and_missing_required_agent_fields(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not found"):
+        load_config(tmp_path / "nope.yaml", [])
+    path = tmp_path / "c.yaml"
+    path.write_text("agents:\n  - {name: a}\n")
+    with pytest.raises(ValueError, match=r"missing required keys.*agents\[0\]\.model"):
+        load_config(path, [])
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (["schedule.group_size=1"], "schedule.group_size"),
+    (["agents.0.lr=0"], "agents.0.lr"),
+    (["agents.1.name=llama"], "names must be unique"),
+    (["agents.0.precision=fp16"], "agents.0.precision"),
+    (["agents.0.top_p=1.5"], "agents.0.top_p"),
+    (["agents.0.token_budget=100"], "cannot hold one full sequence"),
+    (["agents=[]"], "at least one agent"),
+    (["algo.minibatch_size=48"], "must divide every learner's batch [256]"),
+    (["env.eval_split=train"], "held-out split"),
+    (["algo.delta=1.5"], "algo.delta"),
+])
+def test_validation_names_the_key_and_the_fix(overrides: list[str], fragment: str) -> None:
+    with pytest.raises(ValueError, match="invalid config") as info:
+        load_config(None, overrides)
+    assert fragment in str(info.value)
+
+
+def test_validation_reports_every_problem_at_once() -> None:
+    with pytest.raises(ValueError) as info:
+        load_config(None, ["schedule.steps=0", "agents.1.lr=-1"])
+    assert "schedule.steps" in str(info.value) and "agents.1.lr" in str(info.value)
+
+
+def test_unknown_algorithm_suggests_a_name() -> None:
+    pytest.importorskip("train.algorithms")
+    with pytest.raises(ValueError, match="hacpo"):
+        load_config(None, ["algo.name=hacpp"])
+
+
+def test_peer_learning_needs_two_agents(tmp_path: Path) -> None:
+    pytest.importorskip("train.algorithms")
+    path = tmp_path / "one.yaml"
+    path.write_text("agents:\n  - {name: a, model: tiny-llama-bpe}\n")
+    with pytest.raises(ValueError, match="at least 2 agents"):
+        load_config(path, [])
+    assert len(load_config(path, ["algo.name=gspo"]).agents) == 1
+
+
+def test_hardware_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    import train.config as config
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        load_config(None, ["agents.0.device=cuda"])
+    monkeypatch.setattr(config, "cpu_supports_bf16", lambda: False)
+    with pytest.raises(ValueError, match="bf16 requested on a CPU without native bf16"):
+        load_config(None, ["agents.0.precision=bf16"])
+    monkeypatch.setattr(config, "cpu_supports_bf16", lambda: True)
+    assert load_config(None, ["agents.0.precision=bf16"]).agents[0].precision == "bf16"
+    # the same config loads without hardware checks (validating a GPU preset on a CPU box)
+    assert load_config(None, ["agents.0.device=cuda"], check_hardware=False).agents[0].device == "cuda"
+
+
+def test_save_and_reload_round_trip(tmp_path: Path) -> None:
+    cfg = load_config(CONFIGS / "smoke.yaml", ["algo.alpha=0.5", "env.kwargs.seed=3", "run_name=x"])
+    save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml", []) == cfg
+    assert "alpha: 0.5" in config_to_yaml(cfg)
+
+
+def test_split_cli_args() -> None:
+    assert split_cli_args(["--config", "a.yaml", "--x.y=1", "z=2"]) == ("a.yaml", ["--x.y=1", "z=2"])
+    assert split_cli_args(["--config=b.yaml"]) == ("b.yaml", [])
+    assert split_cli_args(["-c", "c.yaml", "--seed=1"]) == ("c.yaml", ["--seed=1"])
+    assert split_cli_args([]) == (None, [])
+    with pytest.raises(ValueError, match="needs a YAML path"):
+        split_cli_args(["--config"])

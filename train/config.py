@@ -1,0 +1,389 @@
+"""The training configuration: one dataclass tree, loaded from one YAML file plus dotted overrides.
+
+    cfg = load_config("configs/smoke.yaml", ["--algo.alpha=3", "agents.0.lr=1e-5"])
+    print(config_to_yaml(cfg))
+
+The dataclass defaults ARE the embedded default run (`configs/default.yaml` mirrors them): two
+tiny zoo agents of different architectures and tokenizers on `rg-chain_sum-v0`, sized for a
+2-core CPU. Each default lives only in its field. Algorithm hyperparameters default to None,
+meaning "the algorithm's own default from `train/algorithms.py`", so they are defined once.
+
+Notes for the loop (F1) beyond the shared contract -- all additive:
+- `TrainConfig.resume`: a run dir (or one of its checkpoint dirs) to resume from.
+- `EnvConfig.eval_id`: evaluate on another env than the training one (None = same id), e.g. the
+  paper trains on MATH and validates on MATH-500.
+- `ScheduleConfig.keep_checkpoints`: how many checkpoints `RunDir` keeps.
+- `load_config` returns plain dataclass instances (not DictConfig), already validated.
+- Helpers: `resolve_algo(cfg)` -> AlgoSpec with the config's overrides, `minibatch_size(cfg)`,
+  `resolve_device(agent_cfg)`, `split_cli_args(argv)` -> (config path, overrides).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import MISSING, OmegaConf
+
+from train.config_overrides import apply_overrides, merge_yaml_file
+
+# A copy of `agents.zoo.WARMSTART_TASK_KWARGS`: the zoo warm-starts its tiny agents on exactly this
+# task, so the default RL run must use the same one. Copied (not imported) so that reading a config
+# never builds or imports the model zoo; tests/test_config.py asserts the two stay equal.
+_DEFAULT_TASK_KWARGS: dict[str, Any] = dict(min_terms=2, max_terms=3, min_digits=1, max_digits=1)
+
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass
+class AlgoConfig:
+    """Which algorithm variant and its hyperparameters (None = the variant's default)."""
+
+    # variant name from train/algorithms.py: hacpo, gspo, gspo2x, grpo, naive, one_way, ablations
+    name: str = "hacpo"
+    # exponent of the detached cross-ratio factor sg(s)^alpha (HACPO.md §3c); 0 = plain IS
+    alpha: float | None = None
+    # cross-sample clip window starts at [1 - delta, 1] (HACPO.md §3d)
+    delta: float | None = None
+    # the lower bound rises by delta_step per optimizer update m within a step
+    delta_step: float | None = None
+    # GSPO self-sample clip: s in [1 - eps_low, 1 + eps_high]
+    eps_low: float | None = None
+    # GSPO self-sample clip upper epsilon
+    eps_high: float | None = None
+    # GRPO token-level clip lower epsilon (grpo variant only)
+    grpo_eps_low: float | None = None
+    # GRPO token-level clip upper epsilon (grpo variant only)
+    grpo_eps_high: float | None = None
+    # capability window K in steps, current step included (HACPO.md eq. 9)
+    window: int | None = None
+    # lower clip of the source/learner capability ratio r (HACPO.md §8.1)
+    ratio_clip_low: float | None = None
+    # upper clip of the capability ratio r
+    ratio_clip_high: float | None = None
+    # KL-to-reference coefficient on self samples only; 0 = no reference model (as in GSPO)
+    kl_beta: float = 0.0
+    # shuffle self+cross samples together before mini-batching (HACPO.md §10.4); False = V1 self-first
+    shuffle: bool = True
+    # sequences per optimizer update; None = prompts_per_step*group_size/2 (the paper's ratio)
+    minibatch_size: int | None = None
+
+
+@dataclass
+class EnvConfig:
+    """The task: training env, its kwargs, and the held-out evaluation split."""
+
+    # env id from hacrl_env's registry (short ids resolve to the hacrl/ namespace)
+    id: str = "rg-chain_sum-v0"
+    # task kwargs passed to hacrl_env.make (rg-* tasks: size, seed, min_terms, ...)
+    kwargs: dict[str, Any] = field(default_factory=lambda: dict(_DEFAULT_TASK_KWARGS))
+    # split the prompts are drawn from
+    train_split: str = "train"
+    # held-out split for periodic evaluation
+    eval_split: str = "test"
+    # env id for evaluation; None = the training env id (kwargs are shared)
+    eval_id: str | None = None
+    # problems per periodic evaluation (capped at the split size)
+    eval_size: int = 200
+    # verifier name overriding the env's default; None = the env's own
+    verifier: str | None = None
+
+
+@dataclass
+class ScheduleConfig:
+    """How long to train, batch shapes, and how often to evaluate and save."""
+
+    # training steps (one prompt batch each)
+    steps: int = 40
+    # prompts per step, shared by every agent
+    prompts_per_step: int = 16
+    # G: responses per agent per prompt
+    group_size: int = 8
+    # evaluate every N steps (and after the last); 0 = only after the last step
+    eval_every: int = 10
+    # k sampled responses per problem for avg@k at evaluation (greedy pass@1 is always computed)
+    eval_k: int = 4
+    # checkpoint every N steps (and after the last); 0 = only after the last step
+    save_every: int = 20
+    # number of most recent checkpoints kept on disk
+    keep_checkpoints: int = 2
+    # abort after this many updates skipped for a non-finite loss or gradient
+    max_nan_skips: int = 3
+
+
+@dataclass
+class AgentConfig:
+    """One agent: which model, and how it samples and learns."""
+
+    # name used in metrics and checkpoint dirs (unique)
+    name: str = MISSING
+    # zoo name (agents/zoo.py), a local HF dir, or a hub id
+    model: str = MISSING
+    # AdamW learning rate
+    lr: float = 2e-4
+    # AdamW weight decay
+    weight_decay: float = 0.0
+    # gradient-norm clip per optimizer update
+    max_grad_norm: float = 1.0
+    # "fp32" or "bf16" weights and compute
+    precision: str = "fp32"
+    # sampling temperature for training rollouts
+    temperature: float = 1.0
+    # nucleus sampling threshold for training rollouts
+    top_p: float = 1.0
+    # generation cap per response (responses hitting it count as clipped)
+    max_new_tokens: int = 24
+    # prompt tokens kept (the tail) when encoding
+    max_prompt_tokens: int = 256
+    # padded tokens per scoring/training micro-batch: trades memory for speed
+    token_budget: int = 8192
+    # "cpu", "cuda", "cuda:1", ...; None = cuda if available else cpu
+    device: str | None = None
+
+
+def _default_agents() -> list[AgentConfig]:
+    # Different architectures AND tokenizers: the heterogeneous-model setting (HACPO.md §6).
+    return [AgentConfig(name="llama", model="tiny-llama-bpe"),
+            AgentConfig(name="qwen2", model="tiny-qwen2-char")]
+
+
+@dataclass
+class LoggingConfig:
+    """What the run directory records besides metrics.jsonl and checkpoints."""
+
+    # write TensorBoard events; None = on if tensorboard is installed
+    tensorboard: bool | None = None
+    # write PNG plots of reward and eval accuracy at each evaluation and at the end
+    plots: bool = True
+    # show a progress bar
+    progress: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """The whole run."""
+
+    # seeds python, numpy and torch RNGs and the data order
+    seed: int = 0
+    # parent of run dirs: run dir = output_dir/<run_name or timestamp-algo>
+    output_dir: str = "runs"
+    # run dir name; None = "<YYYYmmdd-HHMMSS>-<algo.name>"
+    run_name: str | None = None
+    # run dir or checkpoint dir to resume from; None = start fresh
+    resume: str | None = None
+    # algorithm variant and hyperparameters
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    # task and evaluation data
+    env: EnvConfig = field(default_factory=EnvConfig)
+    # steps, batch shapes, eval and save cadence
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    # the agents, at least one (HACPO needs two or more)
+    agents: list[AgentConfig] = field(default_factory=_default_agents)
+    # TensorBoard, plots, progress bar
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def split_cli_args(argv: list[str]) -> tuple[str | None, list[str]]:
+    """Split `[--config PATH | -c PATH | --config=PATH] [--a.b=c | a.b=c ...]` into (path, overrides)."""
+    path, overrides, i = None, [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--config", "-c"):
+            if i + 1 >= len(argv):
+                raise ValueError(f"{arg} needs a YAML path, e.g. {arg} configs/smoke.yaml")
+            path, i = argv[i + 1], i + 2
+            continue
+        if arg.startswith("--config="):
+            path = arg.split("=", 1)[1]
+        else:
+            overrides.append(arg)
+        i += 1
+    return path, overrides
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), *,
+                check_hardware: bool = True) -> TrainConfig:
+    """Defaults <- YAML file <- dotted overrides (`--a.b=c` or `a.b=c`, list items by index:
+    `agents.0.lr=1e-5`), then validated. check_hardware=False skips device/bf16 checks (to
+    validate a GPU preset on a CPU machine)."""
+    cfg = OmegaConf.structured(TrainConfig)
+    if path is not None:
+        cfg = merge_yaml_file(cfg, Path(path), TrainConfig)
+    cfg = apply_overrides(cfg, overrides, TrainConfig)
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ValueError(f"config is missing required keys {missing}; set them in the YAML "
+                         "(each agent needs a name and a model)")
+    out = OmegaConf.to_object(cfg)
+    assert isinstance(out, TrainConfig)
+    validate_config(out, check_hardware=check_hardware)
+    return out
+
+
+def config_to_yaml(cfg: TrainConfig) -> str:
+    """The resolved config as YAML (loadable again by `load_config`)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    """Write the resolved config to `path` as YAML."""
+    Path(path).write_text(config_to_yaml(cfg), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation and derived values
+
+
+def validate_config(cfg: TrainConfig, *, check_hardware: bool = True) -> None:
+    """Raise one ValueError listing every problem found (each with its key and the fix)."""
+    errors: list[str] = []
+
+    def need(ok: bool, key: str, problem: str) -> None:
+        if not ok:
+            errors.append(f"{key}: {problem}")
+
+    s, a, e = cfg.schedule, cfg.algo, cfg.env
+    need(s.steps >= 1, "schedule.steps", f"{s.steps} must be >= 1")
+    need(s.prompts_per_step >= 1, "schedule.prompts_per_step", f"{s.prompts_per_step} must be >= 1")
+    need(s.group_size >= 2, "schedule.group_size",
+         f"{s.group_size} must be >= 2: group-normalised advantages need at least two responses")
+    need(s.eval_every >= 0, "schedule.eval_every", f"{s.eval_every} must be >= 0 (0 = only at the end)")
+    need(s.eval_k >= 1, "schedule.eval_k", f"{s.eval_k} must be >= 1")
+    need(s.save_every >= 0, "schedule.save_every", f"{s.save_every} must be >= 0 (0 = only at the end)")
+    need(s.keep_checkpoints >= 1, "schedule.keep_checkpoints", f"{s.keep_checkpoints} must be >= 1")
+    need(s.max_nan_skips >= 0, "schedule.max_nan_skips", f"{s.max_nan_skips} must be >= 0")
+    need(e.eval_size >= 1, "env.eval_size", f"{e.eval_size} must be >= 1")
+    need(bool(e.id), "env.id", "must name an env, e.g. rg-chain_sum-v0 or gsm8k-v0")
+    need(e.eval_id not in (None, e.id) or e.eval_split != e.train_split, "env.eval_split",
+         f"evaluation would reuse the training split {e.train_split!r}; pick a held-out split "
+         "(e.g. test) or another env.eval_id")
+
+    need(a.alpha is None or a.alpha >= 0, "algo.alpha", f"{a.alpha} must be >= 0")
+    need(a.delta is None or 0 < a.delta < 1, "algo.delta", f"{a.delta} must be in (0, 1)")
+    need(a.delta_step is None or a.delta_step >= 0, "algo.delta_step", f"{a.delta_step} must be >= 0")
+    for key in ("eps_low", "eps_high", "grpo_eps_low", "grpo_eps_high"):
+        v = getattr(a, key)
+        need(v is None or 0 < v < 1, f"algo.{key}", f"{v} must be in (0, 1)")
+    need(a.window is None or a.window >= 1, "algo.window", f"{a.window} must be >= 1")
+    need(a.ratio_clip_low is None or 0 < a.ratio_clip_low <= 1, "algo.ratio_clip_low",
+         f"{a.ratio_clip_low} must be in (0, 1]")
+    need(a.ratio_clip_high is None or a.ratio_clip_high >= 1, "algo.ratio_clip_high",
+         f"{a.ratio_clip_high} must be >= 1")
+    need(a.kl_beta >= 0, "algo.kl_beta", f"{a.kl_beta} must be >= 0")
+
+    need(len(cfg.agents) >= 1, "agents", "list at least one agent (HACPO needs two or more)")
+    names = [ag.name for ag in cfg.agents]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    need(not dupes, "agents", f"names must be unique, repeated: {dupes}; set agents.<i>.name")
+    for i, ag in enumerate(cfg.agents):
+        k = f"agents.{i}"
+        need(bool(ag.name) and "/" not in ag.name, f"{k}.name",
+             f"{ag.name!r} must be non-empty without '/' (it prefixes metrics and names a directory)")
+        need(bool(ag.model), f"{k}.model", "must be a zoo name, a model dir or a hub id")
+        need(ag.lr > 0, f"{k}.lr", f"{ag.lr} must be > 0")
+        need(ag.weight_decay >= 0, f"{k}.weight_decay", f"{ag.weight_decay} must be >= 0")
+        need(ag.max_grad_norm > 0, f"{k}.max_grad_norm", f"{ag.max_grad_norm} must be > 0")
+        need(ag.precision in PRECISIONS, f"{k}.precision", f"{ag.precision!r} must be one of {PRECISIONS}")
+        need(ag.temperature > 0, f"{k}.temperature", f"{ag.temperature} must be > 0")
+        need(0 < ag.top_p <= 1, f"{k}.top_p", f"{ag.top_p} must be in (0, 1]")
+        need(ag.max_new_tokens >= 1, f"{k}.max_new_tokens", f"{ag.max_new_tokens} must be >= 1")
+        need(ag.max_prompt_tokens >= 1, f"{k}.max_prompt_tokens", f"{ag.max_prompt_tokens} must be >= 1")
+        need(ag.token_budget >= ag.max_prompt_tokens + ag.max_new_tokens, f"{k}.token_budget",
+             f"{ag.token_budget} cannot hold one full sequence (max_prompt_tokens + max_new_tokens = "
+             f"{ag.max_prompt_tokens + ag.max_new_tokens}); raise it")
+        if check_hardware and not errors:
+            problem = _hardware_problem(ag)
+            need(problem is None, f"{k}.precision/device", problem or "")
+
+    spec = None
+    try:
+        spec = resolve_algo(cfg)
+    except ValueError as exc:  # unknown variant (with did-you-mean) or a bad override
+        errors.append(f"algo: {exc}")
+    except ModuleNotFoundError as exc:  # TEMPORARY until engineer E's train/algorithms.py lands
+        if exc.name != "train.algorithms":
+            raise
+        import types
+
+        spec = types.SimpleNamespace(share_pool=a.name == "hacpo", rollout_multiplier=1, one_way=False)
+    if spec is not None and not errors:
+        if getattr(spec, "share_pool", False) and len(cfg.agents) < 2:
+            errors.append(f"agents: algo {a.name!r} learns from peers and needs at least 2 agents; "
+                          "add one or use algo.name=gspo")
+        mb = minibatch_size(cfg)
+        sizes = learner_batch_sizes(cfg, spec)
+        need(mb >= 1 and all(n % mb == 0 for n in sizes), "algo.minibatch_size",
+             f"{mb} must divide every learner's batch {sorted(sizes)} (prompts_per_step * group_size "
+             "* samples per prompt); pick a divisor")
+    if errors:
+        raise ValueError("invalid config:\n  " + "\n  ".join(errors))
+
+
+def resolve_algo(cfg: TrainConfig) -> Any:
+    """The `AlgoSpec` of cfg.algo.name with the non-None hyperparameters of cfg.algo applied."""
+    from train.algorithms import get_algo  # lazy: reading a config must not import torch-heavy code
+
+    overrides = {f.name: getattr(cfg.algo, f.name) for f in dataclasses.fields(AlgoConfig)
+                 if f.name not in ("name", "shuffle", "minibatch_size", "kl_beta")
+                 and getattr(cfg.algo, f.name) is not None}
+    try:
+        return get_algo(cfg.algo.name, **overrides)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(str(exc.args[0]) if exc.args else str(exc)) from None
+
+
+def learner_batch_sizes(cfg: TrainConfig, spec: Any) -> set[int]:
+    """Sequences one learner trains on per step: own samples (x rollout_multiplier), plus peers'
+    when the variant shares the pool (one_way: the strongest agent trains on its own only)."""
+    own = cfg.schedule.prompts_per_step * cfg.schedule.group_size * int(getattr(spec, "rollout_multiplier", 1))
+    sizes = {own * len(cfg.agents)} if getattr(spec, "share_pool", False) else {own}
+    if getattr(spec, "one_way", False):
+        sizes.add(own)
+    return sizes
+
+
+def minibatch_size(cfg: TrainConfig) -> int:
+    """Sequences per optimizer update; default prompts_per_step*group_size/2 (HACPO.md §6: 64 of
+    128 prompts), i.e. 2 updates per step for gspo and 2n for hacpo with n agents."""
+    if cfg.algo.minibatch_size is not None:
+        return cfg.algo.minibatch_size
+    return max(1, cfg.schedule.prompts_per_step * cfg.schedule.group_size // 2)
+
+
+def resolve_device(agent: AgentConfig) -> str:
+    """agent.device, or "cuda" when available else "cpu"."""
+    import torch
+
+    return agent.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def cpu_supports_bf16() -> bool:
+    """Native bf16 on this CPU (AVX512-BF16 / AMX). Without it torch emulates bf16 slowly."""
+    import torch
+
+    checks = [getattr(torch.cpu, n, None) for n in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(c is not None and c() for c in checks)
+
+
+def _hardware_problem(agent: AgentConfig) -> str | None:
+    import torch
+
+    device = resolve_device(agent)
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return f"device {device!r} requested but CUDA is not available; set device=cpu"
+        if agent.precision == "bf16" and not torch.cuda.is_bf16_supported():
+            return "bf16 requested but this GPU has no bf16 support; set precision=fp32"
+    elif device == "cpu":
+        if agent.precision == "bf16" and not cpu_supports_bf16():
+            return ("bf16 requested on a CPU without native bf16 (no AVX512-BF16/AMX); "
+                    "set precision=fp32")
+    elif device != "mps":
+        return f"unknown device {device!r}; use cpu, cuda, cuda:<i> or mps"
+    return None
