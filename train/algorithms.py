@@ -176,7 +176,7 @@ def _check_override_type(key: str, value: Any) -> None:
         raise ValueError(f"algorithm override {key}={value!r} has type {type(value).__name__}; expected {kind}")
 
 
-def get_algo(name: str, **overrides: Any) -> AlgoSpec:
+def get_algo(name: str, /, **overrides: Any) -> AlgoSpec:
     """The registered variant ``name`` with ``overrides`` applied (e.g. ``alpha=3.0, delta=0.1``).
 
     An unknown name or field raises ValueError with the closest match; a wrong type or an
