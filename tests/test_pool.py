@@ -1,0 +1,183 @@
+"""The shared trajectory pool: records, per-learner views across tokenizers, EOS policy, JSONL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from train.pool import Pool, Trajectory, group_external, learner_view, load_trajectories
+
+PROMPT = "3 + 4 = ?\nGive the final answer after '####'."
+
+
+@pytest.fixture(scope="module")
+def two_agents():
+    """Two untrained zoo agents with different architectures, tokenizers and chat templates."""
+    from agents.zoo import build_untrained
+
+    corpus = [f"{a} + {b} = ?\nGive the final answer after '####'. #### {a + b}" for a in range(10) for b in range(10)]
+    return build_untrained("tiny-llama-bpe", corpus=corpus), build_untrained("tiny-qwen2-char", corpus=corpus)
+
+
+def _record(**kw) -> Trajectory:
+    base = dict(prompt_id="p0", prompt=PROMPT, response="#### 7", source="llama", reward=1.0)
+    return Trajectory(**{**base, **kw})
+
+
+def test_jsonl_round_trip_keeps_every_field(tmp_path):
+    recs = [_record(source_token_ids=(5, 6, 2), source_mean_logp=-1.25, extracted="7", reason="match"),
+            _record(prompt=[{"role": "user", "content": PROMPT}], response="#### 8", reward=0.0, finished=False,
+                    sample_index=1)]
+    path = Pool(recs, step=3).to_jsonl(tmp_path / "pool.jsonl")
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [d["step"] for d in lines] == [3, 3]
+    assert lines[1]["truncated"] is True  # the derived flag is written for readers of the file
+    back = Pool.from_jsonl(path)
+    assert back.step == 3 and back.records == recs
+
+
+def test_from_jsonl_names_the_bad_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(_record().to_json()) + "\n{not json\n")
+    with pytest.raises(ValueError, match=r"bad.jsonl:2"):
+        Pool.from_jsonl(path)
+
+
+def test_rewards_tensor_is_prompt_agent_sample_and_rejects_ragged_pools():
+    recs = [_record(source=s, prompt_index=p, sample_index=i, reward=float(p + i + (s == "b")))
+            for p in range(2) for s in ("a", "b") for i in range(3)]
+    r = Pool(recs).rewards_tensor(["a", "b"])
+    assert r.shape == (2, 2, 3)
+    assert r[1, 1, 2] == 1 + 2 + 1 and r[0, 0, 0] == 0
+    with pytest.raises(ValueError, match="ragged"):
+        Pool(recs[:-1]).rewards_tensor(["a", "b"])
+    with pytest.raises(ValueError, match="unknown source"):
+        Pool(recs).rewards_tensor(["a"])
+
+
+def test_with_source_logps_fills_only_that_source():
+    pool = Pool([_record(source="a"), _record(source="b"), _record(source="a", sample_index=1)])
+    pool.with_source_logps("a", [-1.0, -2.0])
+    assert [r.source_mean_logp for r in pool] == [-1.0, None, -2.0]
+    with pytest.raises(ValueError, match="1 log-probs for 2 records"):
+        pool.with_source_logps("a", [-1.0])
+
+
+def test_cross_view_retokenises_text_with_learner_template_and_eos(two_agents):
+    llama, qwen = two_agents
+    text = "#### 17"
+    finished = _record(source="llama", response=text, finished=True)
+    cut = _record(source="llama", response=text, finished=False)
+    view = learner_view(qwen, [finished, cut], max_prompt_tokens=256, max_response_tokens=32, self_name="qwen")
+    eos = qwen.eos_token_ids[0]
+    for row, ends_with_eos in ((0, True), (1, False)):
+        ids = view.input_ids[row][view.response_mask[row].bool()].tolist()
+        # the learner's own tokens for the text (char-level: one per character), plus its EOS iff finished
+        assert (ids[-1] == eos) == ends_with_eos
+        body = ids[:-1] if ends_with_eos else ids
+        assert qwen.tokenizer.decode(body) == text
+        assert len(body) == len(text)  # char tokenizer: re-tokenised in the LEARNER's vocabulary
+        prompt_ids = view.input_ids[row][view.attention_mask[row].bool() & ~view.response_mask[row].bool()].tolist()
+        assert qwen.tokenizer.decode(prompt_ids) == qwen.format_prompt(PROMPT)  # learner's chat template
+    # the llama learner sees the same text in its own BPE tokens
+    lview = learner_view(llama, [finished], max_prompt_tokens=256, max_response_tokens=32, self_name="llama2")
+    lids = lview.input_ids[0][lview.response_mask[0].bool()].tolist()
+    assert lids[-1] == llama.eos_token_ids[0]
+    assert llama.tokenizer.decode(lids[:-1]).strip() == text
+    assert len(lids) - 1 < len(text)  # BPE merges: fewer tokens than characters
+
+
+def test_self_view_reuses_sampled_ids_and_truncates_to_limits(two_agents):
+    _, qwen = two_agents
+    own = tuple(qwen.tokenizer("#### 123", add_special_tokens=False)["input_ids"]) + (qwen.eos_token_ids[0],)
+    rec = _record(source="qwen", response="ignored text", source_token_ids=own)
+    view = learner_view(qwen, [rec], max_prompt_tokens=256, max_response_tokens=32, self_name="qwen")
+    assert view.input_ids[0][view.response_mask[0].bool()].tolist() == list(own)
+    short = learner_view(qwen, [rec], max_prompt_tokens=5, max_response_tokens=3, self_name="qwen")
+    assert int(short.num_response_tokens[0]) == 3
+    assert int(short.attention_mask[0].sum()) == 5 + 3
+    with pytest.raises(ValueError, match="separate calls"):
+        learner_view(qwen, [rec, _record(source="llama")], max_prompt_tokens=8, max_response_tokens=8,
+                     self_name="qwen")
+
+
+def _write(tmp_path, rows):
+    path = tmp_path / "ext.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_external_trajectories_with_and_without_logp(tmp_path):
+    path = _write(tmp_path, [
+        {"prompt": PROMPT, "response": "#### 7", "reward": 1, "source_mean_logp": -0.5},
+        {"prompt": PROMPT, "response": "#### 9", "reward": 0, "source": "qwen", "finished": False},
+        {"prompt_id": "q2", "prompt": "1 + 1 = ?", "response": "#### 2", "reward": 1, "source": "llama",
+         "source_mean_logp": -3.0},
+    ])
+    recs = load_trajectories(path, ["llama", "qwen"])
+    assert all(r.external for r in recs)
+    assert recs[0].source_mean_logp == -0.5 and recs[0].source == ""
+    assert recs[1].source_mean_logp is None and recs[1].finished is False  # rescored by qwen each step
+    assert recs[2].source_mean_logp is None  # a run agent is named: its model rescores, the file value is ignored
+    groups = group_external(recs)
+    assert [len(g) for g in groups] == [2, 1] and groups[1][0].prompt_id == "q2"
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"prompt": PROMPT, "response": "#### 7", "reward": 1, "source": "gpt"}, "source_mean_logp"),
+    ({"prompt": PROMPT, "response": "#### 7", "reward": 1}, "no 'source_mean_logp'"),
+    ({"prompt": PROMPT, "reward": 1, "source_mean_logp": -1}, "lacks"),
+    ({"prompt": PROMPT, "response": "x", "reward": "high", "source_mean_logp": -1}, "'reward' must be a number"),
+    ({"prompt": 3, "response": "x", "reward": 1, "source_mean_logp": -1}, "'prompt' must be"),
+])
+def test_external_trajectories_bad_input_is_a_clear_error(tmp_path, row, message):
+    with pytest.raises(ValueError, match=message) as err:
+        load_trajectories(_write(tmp_path, [row]), ["llama", "qwen"])
+    assert "ext.jsonl:1" in str(err.value)
+
+
+def test_external_trajectories_missing_file_and_empty_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_trajectories(tmp_path / "nope.jsonl", ["a"])
+    with pytest.raises(ValueError, match="no external trajectories"):
+        load_trajectories(_write(tmp_path, []), ["a"])
+
+
+def test_score_behaviour_uses_each_sources_own_tokens(two_agents):
+    """Behaviour log-probs come from the SOURCE model over the source's own ids (EOS included)."""
+    from train.config import AgentConfig
+    from train.loop import score_behaviour
+    from train.workers import LocalWorker
+
+    llama, qwen = two_agents
+    workers = [LocalWorker(llama, AgentConfig(name="llama", model="x")),
+               LocalWorker(qwen, AgentConfig(name="qwen", model="x"))]
+    samples = {w.name: w.generate([PROMPT], 2, seed=0, max_new_tokens=6) for w in workers}
+    pool = Pool([_record(source=name, sample_index=i, response=s.text, source_token_ids=tuple(s.token_ids),
+                         finished=s.finished, sampling_mean_logp=sum(s.logprobs) / len(s.logprobs))
+                 for name, groups in samples.items() for i, s in enumerate(groups[0])])
+    token_lps, _ = score_behaviour(workers, pool, [])
+    for rec in pool:
+        assert rec.source_mean_logp == pytest.approx(rec.sampling_mean_logp, abs=1e-4)  # exact fp32 engine
+    assert [len(x) for x in token_lps["qwen"]] == [len(s.token_ids) for s in samples["qwen"][0]]
+
+
+def test_external_rescored_by_named_source(two_agents, tmp_path):
+    from train.config import AgentConfig
+    from train.loop import score_behaviour
+    from train.workers import LocalWorker
+
+    llama, qwen = two_agents
+    workers = [LocalWorker(llama, AgentConfig(name="llama", model="x")),
+               LocalWorker(qwen, AgentConfig(name="qwen", model="x"))]
+    ext = load_trajectories(_write(tmp_path, [
+        {"prompt": PROMPT, "response": "#### 7", "reward": 1, "source": "qwen"},
+        {"prompt": PROMPT, "response": "#### 7", "reward": 0, "source_mean_logp": -0.25}]), ["llama", "qwen"])
+    _, scored = score_behaviour(workers, Pool([]), ext)
+    expected = qwen.sequence_logprobs([PROMPT], responses=["#### 7"], append_eos=True).mean[0]
+    assert scored[0].source_mean_logp == pytest.approx(float(expected), abs=1e-5)
+    assert scored[0].source_num_tokens == len("#### 7") + 1
+    assert scored[1].source_mean_logp == -0.25
+    assert torch.isfinite(torch.tensor(scored[0].source_mean_logp))
