@@ -1,0 +1,181 @@
+"""`ReasoningParallelEnv`: one verifiable problem per episode, answered by every agent.
+
+An episode is a single turn. `reset` picks a problem and every agent observes the same prompt;
+`step` takes each agent's response (or G responses), verifies them all in one batch and
+returns per agent the mean reward, with per-response rewards, extracted answers, reasons and
+verdicts in `infos`. Then every agent terminates and `agents` becomes empty.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from pettingzoo import ParallelEnv
+
+from hacrl_env.data import Problem, ProblemSet
+from hacrl_env.scoring import as_responses, check_agent_keys, score_batch, verdict_arrays
+from hacrl_env.spaces import UnicodeText
+from verifiers import Verifier
+
+#: Default cap on a response's length in characters (also the action space's max_length).
+MAX_RESPONSE_CHARS = 100_000
+
+
+def agent_names(agents: list[str] | tuple[str, ...] | int) -> list[str]:
+    """`agents` as a list of names: an int n gives "agent_0".."agent_{n-1}"."""
+    if isinstance(agents, bool) or not isinstance(agents, (int, list, tuple)):
+        raise TypeError(f"agents must be an int or a list of names, got {type(agents).__name__}")
+    if isinstance(agents, int):
+        if agents < 1:
+            raise ValueError(f"agents={agents}: need at least one agent")
+        return [f"agent_{i}" for i in range(agents)]
+    names = list(agents)
+    if not names:
+        raise ValueError("agents=[]: need at least one agent name")
+    bad = [n for n in names if not isinstance(n, str) or not n]
+    if bad:
+        raise TypeError(f"agent names must be non-empty str, got {bad!r}")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"agent names must be unique; repeated: {dupes}")
+    return names
+
+
+def problem_info(problem: Problem) -> dict[str, Any]:
+    return {"problem_id": problem.id, "index": problem.index, "answer": problem.answer}
+
+
+def pick_index(problems: ProblemSet, rng: np.random.Generator, options: dict | None) -> int:
+    """Problem index from reset options ({"index": i} or {"problem_id": id}) or from `rng`.
+    Other option keys are ignored (PettingZoo's API test passes arbitrary ones)."""
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise TypeError(f"reset options must be a dict or None, got {type(options).__name__}")
+    if "index" in options and "problem_id" in options:
+        raise ValueError("reset options: give 'index' or 'problem_id', not both")
+    if "index" in options:
+        return problems.check_index(options["index"])
+    if "problem_id" in options:
+        return problems.index_of(options["problem_id"])
+    return int(rng.integers(len(problems)))
+
+
+class ReasoningParallelEnv(ParallelEnv[str, str, str]):
+    """Several agents answer the same verifiable problem (PettingZoo parallel API).
+
+    problems: the split to draw from. verifier: grades (response, gold) pairs.
+    splits: split name -> ProblemSet loader, for `problems_for_split`.
+    """
+
+    metadata = {"name": "hacrl_reasoning", "render_modes": ["ansi"], "is_parallelizable": True}
+
+    def __init__(self, problems: ProblemSet, verifier: Verifier, *,
+                 agents: list[str] | int = 2, env_id: str = "",
+                 split_loader: Callable[[str], ProblemSet] | None = None,
+                 max_response_chars: int = MAX_RESPONSE_CHARS, render_mode: str | None = None):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode={render_mode!r} is not supported; use None or 'ansi'")
+        self.problems = problems
+        self.verifier = verifier
+        self.env_id = env_id
+        self.render_mode = render_mode
+        self.max_response_chars = int(max_response_chars)
+        self.possible_agents = agent_names(agents)
+        self.agents: list[str] = []
+        self._split_loader = split_loader
+        # One space object per agent: PettingZoo asserts the same object comes back every call.
+        self._obs_spaces = {a: UnicodeText(self.max_response_chars) for a in self.possible_agents}
+        self._act_spaces = {a: UnicodeText(self.max_response_chars) for a in self.possible_agents}
+        self._rng = np.random.default_rng()
+        self.problem_: Problem | None = None
+        self._last: dict[str, list[str]] = {}
+
+    # --- spaces -------------------------------------------------------------------------
+    def _space(self, table: dict[str, UnicodeText], agent: str) -> UnicodeText:
+        try:
+            return table[agent]
+        except KeyError:
+            raise ValueError(f"unknown agent {agent!r}; this env's agents are "
+                             f"{self.possible_agents}") from None
+
+    def observation_space(self, agent: str) -> UnicodeText:
+        return self._space(self._obs_spaces, agent)
+
+    def action_space(self, agent: str) -> UnicodeText:
+        return self._space(self._act_spaces, agent)
+
+    # --- data ---------------------------------------------------------------------------
+    @property
+    def num_problems(self) -> int:
+        return len(self.problems)
+
+    @property
+    def split(self) -> str:
+        return self.problems.split
+
+    def problem(self, index: int) -> Problem:
+        return self.problems[index]
+
+    def problems_for_split(self, split: str) -> ProblemSet:
+        """Another split of the same task (same data source, template and task kwargs), e.g.
+        "test" for evaluation."""
+        if split == self.problems.split:
+            return self.problems
+        if self._split_loader is None:
+            raise ValueError(f"this env was built from a fixed problem set; make a new env with "
+                             f"split={split!r}")
+        return self._split_loader(split)
+
+    # --- episode ------------------------------------------------------------------------
+    def reset(self, seed: int | None = None, options: dict | None = None
+              ) -> tuple[dict[str, str], dict[str, dict]]:
+        """Pick a problem: options {"index": i} or {"problem_id": id}, else drawn from the env's
+        RNG (reseeded when `seed` is given, so the same seed gives the same problem)."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+            for i, a in enumerate(self.possible_agents):  # reproducible action sampling too
+                self._act_spaces[a].seed(seed + i)
+        self.problem_ = self.problems[pick_index(self.problems, self._rng, options)]
+        self.agents = list(self.possible_agents)
+        self._last = {}
+        obs = {a: self.problem_.prompt for a in self.agents}
+        infos = {a: problem_info(self.problem_) for a in self.agents}
+        return obs, infos
+
+    def step(self, actions: dict[str, str | Sequence[str]]):
+        """Verify each agent's response(s); every agent then terminates."""
+        if self.problem_ is None or not self.agents:
+            raise ValueError("step() called with no live episode; call reset() first "
+                               "(each episode is one problem and ends after one step)")
+        check_agent_keys(actions, self.agents)
+        responses = {a: [as_responses(actions[a], f"actions[{a!r}]")] for a in self.agents}
+        verdicts = score_batch(self.verifier, [self.problems.verifier_answer(self.problem_.index)],
+                               responses, max_response_chars=self.max_response_chars)
+        obs, rewards, terms, truncs, infos = {}, {}, {}, {}, {}
+        for a in self.agents:
+            detail = verdict_arrays(verdicts[a][0])
+            obs[a] = self.problem_.prompt
+            rewards[a] = float(detail["rewards"].mean())
+            terms[a] = True
+            truncs[a] = False
+            infos[a] = {**problem_info(self.problem_), **detail}
+        self._last = {a: responses[a][0] for a in self.agents}
+        self.agents = []
+        return obs, rewards, terms, truncs, infos
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi" or self.problem_ is None:
+            return None
+        lines = [f"[{self.problem_.id}] {self.problem_.prompt}", f"gold: {self.problem_.answer}"]
+        for a, rs in self._last.items():
+            lines += [f"{a}[{g}]: {r[-200:]}" for g, r in enumerate(rs)]
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return (f"ReasoningParallelEnv({self.env_id or self.problems.task!r}, split="
+                f"{self.split!r}, agents={self.possible_agents})")

@@ -1,0 +1,161 @@
+"""reasoning-gym tasks as problem sets (`rg-<task>-v0`) and their verifier.
+
+Only a curated list is registered: tasks that generate offline and quickly, whose gold answer
+scores 1.0 and junk scores 0.0 under `score_answer`, whose scorer never raises on junk text,
+and whose scorer does not `eval` model text (e.g. `string_insertion` does, so it is out).
+`tests/test_env_reasoning_gym.py` re-checks these properties for every registered task.
+
+`import reasoning_gym` takes ~2.5 s, so it happens on first use, not at registration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from functools import lru_cache
+from typing import Any
+
+from hacrl_env.data import ProblemSet, Record
+from verifiers import Verdict, Verifier
+
+RG_TASKS: tuple[str, ...] = (
+    "aiw", "base_conversion", "basic_arithmetic", "caesar_cipher", "calendar_arithmetic",
+    "chain_sum", "complex_arithmetic", "count_bits", "count_primes", "decimal_chain_sum", "dice",
+    "family_relationships", "fraction_simplification", "gcd", "gsm_symbolic", "lcm",
+    "leg_counting", "letter_counting", "power_function", "products", "spell_backward",
+    "time_intervals", "word_sequence_reversal",
+)
+DEFAULT_SIZES = {"train": 2000, "test": 200}
+# The test split's seed is offset from the train seed; test questions are also removed from
+# train, so the two splits never share a question.
+TEST_SEED_OFFSET = 1_000_003
+
+
+def _import_rg():
+    try:
+        import reasoning_gym
+    except ImportError:
+        raise ImportError("rg-* envs need reasoning-gym: pip install 'hacrl[rg]'") from None
+    return reasoning_gym
+
+
+def _dataset(task: str, size: int, seed: int, config_json: str):
+    """`config_json`: the task config as sorted JSON (hashable, so it can key the caches)."""
+    rg = _import_rg()
+    config = json.loads(config_json)
+    from reasoning_gym.factory import DATASETS
+
+    if task not in DATASETS:
+        raise ValueError(f"reasoning-gym has no task {task!r}")
+    config_cls = DATASETS[task][1]
+    fields = {f.name for f in dataclasses.fields(config_cls)} - {"seed", "size"}
+    unknown = sorted(k for k in config if k not in fields)
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for reasoning-gym task {task!r}; "
+                         f"its config takes {sorted(fields)} (plus size=, seed=)")
+    try:
+        return rg.create_dataset(task, size=size, seed=seed, **config)
+    except (AssertionError, ValueError, TypeError) as exc:
+        raise ValueError(f"reasoning-gym rejected the config for {task!r} "
+                         f"({config}): {exc}") from None
+
+
+def _record(task: str, split: str, i: int, entry: dict[str, Any]) -> Record:
+    return Record(id=f"rg-{task}/{split}/{i}", question=entry["question"], answer=str(entry["answer"]),
+                  meta={"rg_task": task, "metadata": entry.get("metadata", {})},
+                  verifier_answer=json.dumps(entry, default=str))
+
+
+@lru_cache(maxsize=64)
+def _rg_records(task: str, split: str, size: int, seed: int, config: str) -> tuple[Record, ...]:
+    test_size = size if split == "test" else DEFAULT_SIZES["test"]
+    test_ds = _dataset(task, test_size, seed + TEST_SEED_OFFSET, config)
+    if split == "test":
+        return tuple(_record(task, split, i, test_ds[i]) for i in range(size))
+    held_out = {test_ds[i]["question"] for i in range(len(test_ds))}
+    # Generate a little extra so the train split still has `size` problems after dropping
+    # questions that also occur in test (small task spaces collide).
+    pool = _dataset(task, size + size // 4 + 16, seed, config)
+    recs: list[Record] = []
+    for j in range(len(pool)):
+        entry = pool[j]
+        if entry["question"] not in held_out:
+            recs.append(_record(task, split, len(recs), entry))
+            if len(recs) == size:
+                return tuple(recs)
+    raise ValueError(f"rg task {task!r} could only make {len(recs)} train problems not in its test "
+                     f"split (asked for size={size}); the task config allows too few distinct "
+                     "questions: widen it (e.g. more digits/terms) or ask for a smaller size")
+
+
+def load_rg_problems(task: str, split: str = "train", *, template: str, size: int | None = None,
+                     seed: int = 0, **config: Any) -> ProblemSet:
+    """A reasoning-gym task split: "train" and "test" come from different seeds and share no
+    question. `config` goes to the task's reasoning-gym config (e.g. min_terms, max_digits)."""
+    if split not in DEFAULT_SIZES:
+        raise ValueError(f"rg-{task} has no split {split!r}; choose 'train' or 'test'")
+    if size is None:
+        size = DEFAULT_SIZES[split]
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive int, got {size!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    return ProblemSet(f"rg-{task}", split, _rg_records(task, split, size, seed, config_key(config)),
+                      template)
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """The task config as sorted JSON: hashable for the caches, and lists stay lists."""
+    try:
+        return json.dumps(config, sort_keys=True)
+    except TypeError as exc:
+        raise TypeError(f"reasoning-gym task options must be JSON-like values: {exc}") from None
+
+
+def extract_final_answer(response: str) -> str:
+    """The answer span: the text after the last '####' (its first non-empty line), else the last
+    \\boxed{...}, else the last non-empty line."""
+    from hacrl_env.data import last_boxed
+
+    if "####" in response:
+        tail = response.rsplit("####", 1)[1]
+        return next((ln.strip() for ln in tail.splitlines() if ln.strip()), "")
+    boxed = last_boxed(response)
+    if boxed is not None:
+        return boxed.strip()
+    return next((ln.strip() for ln in reversed(response.splitlines()) if ln.strip()), "")
+
+
+class ReasoningGymVerifier(Verifier):
+    """Scores with the task's own `score_answer`. The gold passed to `check` is the reasoning-gym
+    entry as JSON (some scorers read the entry's metadata, not just its answer). `config` is
+    the task config the problems were made with (a scorer may read it)."""
+
+    def __init__(self, task: str, config: dict[str, Any] | None = None):
+        self.task = task
+        self.config = dict(config or {})
+        self.name = f"rg-{task}"
+        self._scorer = None
+
+    def _score(self, answer: str, entry: dict[str, Any]) -> float:
+        if self._scorer is None:  # built on first use, once per verifier (not per response)
+            self._scorer = _dataset(self.task, 1, 0, config_key(self.config)).score_answer
+        return float(self._scorer(answer=answer, entry=entry))
+
+    def _check(self, response: str, answer: str) -> Verdict:
+        entry = json.loads(answer)
+        extracted = extract_final_answer(response)
+        if not extracted:
+            return Verdict(reward=0.0, correct=False, rule=self.name, reason="no_answer",
+                           normalized_gold=str(entry["answer"]))
+        reward = self._score(extracted, entry)
+        if not 0.0 <= reward <= 1.0:  # NaN fails this too
+            return Verdict(reward=0.0, correct=False, extracted=extracted, rule=self.name,
+                           reason="error", flags=(f"score_answer returned {reward!r}",))
+        correct = reward >= 1.0
+        return Verdict(reward=reward, correct=correct, extracted=extracted, rule=self.name,
+                       normalized_pred=extracted, normalized_gold=str(entry["answer"]),
+                       reason="" if correct else "mismatch")
+
+    def __reduce__(self):  # picklable for process pools without the (rebuilt) scorer
+        return (ReasoningGymVerifier, (self.task, self.config))

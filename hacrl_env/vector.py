@@ -1,0 +1,156 @@
+"""`VectorParallelEnv`: B problems at once, the training path.
+
+Same semantics as `ReasoningParallelEnv` for each of the B problems, batched: observations are
+tuples of B prompts, rewards are (B,) arrays, and all B * n_agents * G responses of a step are
+verified in one `check_many` call. The trainer usually passes the problem indices itself
+(`reset(options={"indices": [...]})`) so that it owns data order and the resume cursor.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from hacrl_env.data import Problem, ProblemSet
+from hacrl_env.parallel import MAX_RESPONSE_CHARS, agent_names, problem_info
+from hacrl_env.scoring import as_responses, check_agent_keys, score_batch, verdict_arrays
+from hacrl_env.spaces import UnicodeText
+from verifiers import Verifier
+
+
+class VectorParallelEnv:
+    """B parallel reasoning episodes stepped together.
+
+    reset -> obs[agent]: tuple of B prompts (the same for every agent);
+             infos[agent]: list of B dicts with "problem_id", "index", "answer".
+    step(actions[agent]: B items, each a str or list of G str) ->
+        rewards[agent]: (B,) float (mean over that agent's responses);
+        terminations / truncations[agent]: (B,) bool, all True / all False;
+        infos[agent]: {"rewards": B arrays (G,), "correct": B arrays (G,) bool,
+                       "extracted" / "reasons" / "verdicts": B lists of G, plus
+                       "problem_id" / "index" / "answer": B each}.
+    """
+
+    def __init__(self, problems: ProblemSet, verifier: Verifier, num_envs: int, *,
+                 agents: list[str] | int = 2, env_id: str = "", processes: int | None = None,
+                 split_loader: Callable[[str], ProblemSet] | None = None,
+                 max_response_chars: int = MAX_RESPONSE_CHARS):
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        if processes is not None and (not isinstance(processes, int) or processes < 0):
+            raise ValueError(f"processes must be None or an int >= 0, got {processes!r}")
+        self.problems_set = problems
+        self.verifier = verifier
+        self.num_envs = num_envs
+        self.env_id = env_id
+        self.processes = processes
+        self.max_response_chars = int(max_response_chars)
+        self.possible_agents = agent_names(agents)
+        self.agents: list[str] = []
+        self._split_loader = split_loader
+        self._obs_spaces = {a: UnicodeText(self.max_response_chars) for a in self.possible_agents}
+        self._act_spaces = {a: UnicodeText(self.max_response_chars) for a in self.possible_agents}
+        self._rng = np.random.default_rng()
+        self.problems: list[Problem] = []
+
+    @property
+    def num_problems(self) -> int:
+        return len(self.problems_set)
+
+    @property
+    def split(self) -> str:
+        return self.problems_set.split
+
+    def problem(self, index: int) -> Problem:
+        return self.problems_set[index]
+
+    def problems_for_split(self, split: str) -> ProblemSet:
+        if split == self.problems_set.split:
+            return self.problems_set
+        if self._split_loader is None:
+            raise ValueError(f"this env was built from a fixed problem set; make a new env with "
+                             f"split={split!r}")
+        return self._split_loader(split)
+
+    def observation_space(self, agent: str) -> UnicodeText:
+        """The space of ONE prompt (each obs entry is a tuple of B of them)."""
+        if agent not in self._obs_spaces:
+            raise ValueError(f"unknown agent {agent!r}; agents are {self.possible_agents}")
+        return self._obs_spaces[agent]
+
+    def action_space(self, agent: str) -> UnicodeText:
+        """The space of ONE response."""
+        if agent not in self._act_spaces:
+            raise ValueError(f"unknown agent {agent!r}; agents are {self.possible_agents}")
+        return self._act_spaces[agent]
+
+    def _indices(self, options: dict | None) -> list[int]:
+        if options is not None and not isinstance(options, dict):
+            raise TypeError(f"reset options must be a dict or None, got {type(options).__name__}")
+        indices = (options or {}).get("indices")
+        if indices is None:
+            return [int(i) for i in self._rng.integers(len(self.problems_set), size=self.num_envs)]
+        if isinstance(indices, (str, bytes)) or not hasattr(indices, "__len__"):
+            raise TypeError("options['indices'] must be a sequence of problem indices, got "
+                            f"{type(indices).__name__}")
+        if len(indices) != self.num_envs:
+            raise ValueError(f"options['indices'] has {len(indices)} entries but this vector env "
+                             f"has num_envs={self.num_envs}; pass one index per env")
+        return [self.problems_set.check_index(i) for i in indices]
+
+    def reset(self, seed: int | None = None, options: dict | None = None
+              ) -> tuple[dict[str, tuple[str, ...]], dict[str, list[dict]]]:
+        """Start B episodes: problems at options["indices"], else drawn from the env's RNG
+        (reseeded when `seed` is given)."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.problems = [self.problems_set[i] for i in self._indices(options)]
+        self.agents = list(self.possible_agents)
+        prompts = tuple(p.prompt for p in self.problems)
+        obs = {a: prompts for a in self.agents}
+        infos = {a: [problem_info(p) for p in self.problems] for a in self.agents}
+        return obs, infos
+
+    def step(self, actions: dict[str, Sequence[str | Sequence[str]]]):
+        if not self.problems or not self.agents:
+            raise ValueError("step() called with no live batch; call reset() first "
+                             "(each batch is one turn and ends after one step)")
+        check_agent_keys(actions, self.agents)
+        B = self.num_envs
+        responses: dict[str, list[list[str]]] = {}
+        for a in self.agents:
+            batch = actions[a]
+            if isinstance(batch, str) or not isinstance(batch, (list, tuple)):
+                raise TypeError(f"actions[{a!r}] must be a list of {B} items (one per problem, each "
+                                f"a str or a list of str), got {type(batch).__name__}")
+            if len(batch) != B:
+                raise ValueError(f"actions[{a!r}] has {len(batch)} items for {B} problems; send "
+                                 "one item per problem")
+            responses[a] = [as_responses(item, f"actions[{a!r}][{b}]") for b, item in enumerate(batch)]
+        golds = [self.problems_set.verifier_answer(p.index) for p in self.problems]
+        verdicts = score_batch(self.verifier, golds, responses,
+                               max_response_chars=self.max_response_chars, processes=self.processes)
+        prompts = tuple(p.prompt for p in self.problems)
+        base = {"problem_id": [p.id for p in self.problems], "index": [p.index for p in self.problems],
+                "answer": [p.answer for p in self.problems]}
+        obs, rewards, terms, truncs, infos = {}, {}, {}, {}, {}
+        for a in self.agents:
+            details = [verdict_arrays(row) for row in verdicts[a]]
+            obs[a] = prompts
+            rewards[a] = np.array([d["rewards"].mean() for d in details], dtype=np.float64)
+            terms[a] = np.ones(B, dtype=bool)
+            truncs[a] = np.zeros(B, dtype=bool)
+            info: dict[str, Any] = dict(base)
+            for key in ("rewards", "correct", "extracted", "reasons", "verdicts"):
+                info[key] = [d[key] for d in details]
+            infos[a] = info
+        self.agents = []
+        return obs, rewards, terms, truncs, infos
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return (f"VectorParallelEnv({self.env_id or self.problems_set.task!r}, num_envs="
+                f"{self.num_envs}, split={self.split!r}, agents={self.possible_agents})")
