@@ -327,6 +327,18 @@ def test_gspo_self_objective_inside_window_is_plain_ratio():
     assert metrics["clip/self_low_frac"] == 0.0 and metrics["clip/self_high_frac"] == 0.0
 
 
+def test_gspo_self_objective_bf16_inputs_keep_the_tiny_window():
+    # log ratio 2^-12 = 0.000244 is exact in bf16; s = exp(2^-12) = 1.000244 lies inside
+    # [0.9997, 1.0004]. In bf16 exp() would round s to 1.0, so the ratio must be formed in fp32.
+    new = torch.tensor([2.0**-12], dtype=torch.bfloat16, requires_grad=True)
+    obj, metrics = gspo_self_objective(new, torch.zeros(1, dtype=torch.bfloat16), torch.tensor([1.0]))
+    assert obj.dtype == torch.float32
+    assert obj.item() == approx(math.exp(2.0**-12), rel=1e-7)
+    assert metrics["clip/self_high_frac"] == 0.0
+    obj.sum().backward()
+    assert new.grad.dtype == torch.bfloat16  # gradient reaches the bf16 model side
+
+
 def test_gspo_self_objective_empty_batch_and_shape_errors():
     obj, metrics = gspo_self_objective(torch.zeros(0), torch.zeros(0), torch.zeros(0))
     assert obj.shape == (0,) and metrics["count"] == 0.0

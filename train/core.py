@@ -52,6 +52,12 @@ def _require_same_1d(**tensors: Tensor) -> int:
     return first[0]
 
 
+def _at_least_fp32(x: Tensor) -> Tensor:
+    # bf16 resolves about 0.008 near 1.0, coarser than GSPO's whole [0.9997, 1.0004] window, so
+    # ratios and token means are formed in >= fp32 (autograd casts the gradient back).
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def _float_metric(x: Tensor) -> float:
     return float(x.detach().float().item())
 
@@ -225,6 +231,7 @@ def sequence_mean_logp(token_logp: Tensor, mask: Tensor) -> Tensor:
         raise ValueError(
             f"token_logp and mask must both be (B, T), got {tuple(token_logp.shape)} and {tuple(mask.shape)}"
         )
+    token_logp = _at_least_fp32(token_logp)
     m = mask.to(token_logp.dtype)
     lengths = m.sum(dim=1)
     if bool((lengths <= 0).any()):
@@ -245,7 +252,7 @@ def sequence_ratio(new_mean_logp: Tensor, old_mean_logp: Tensor, max_abs_log_rat
     _require_same_1d(new_mean_logp=new_mean_logp, old_mean_logp=old_mean_logp)
     if not max_abs_log_ratio > 0:
         raise ValueError(f"max_abs_log_ratio must be > 0, got {max_abs_log_ratio}")
-    log_ratio = new_mean_logp - old_mean_logp.detach()
+    log_ratio = _at_least_fp32(new_mean_logp) - _at_least_fp32(old_mean_logp.detach())
     return torch.exp(log_ratio.clamp(-max_abs_log_ratio, max_abs_log_ratio))
 
 
@@ -270,8 +277,8 @@ def gspo_self_objective(
     B = _require_same_1d(new_mean_logp=new_mean_logp, old_mean_logp=old_mean_logp, advantages=advantages)
     if eps_low < 0 or eps_high < 0 or eps_low >= 1:
         raise ValueError(f"need 0 <= eps_low < 1 and eps_high >= 0, got eps_low={eps_low}, eps_high={eps_high}")
-    adv = advantages.detach().to(new_mean_logp.dtype)
     s = sequence_ratio(new_mean_logp, old_mean_logp)
+    adv = advantages.detach().to(s.dtype)
     objective = torch.minimum(s * adv, s.clamp(1.0 - eps_low, 1.0 + eps_high) * adv)
     with torch.no_grad():
         low = (s < 1.0 - eps_low) & (adv < 0)
@@ -349,9 +356,9 @@ def cross_objective(
     if alpha < 0:
         raise ValueError(f"alpha must be >= 0 (0 = plain sequence importance sampling), got {alpha}")
     lower = stepwise_lower_bound(delta, delta_step, m) if stepwise else stepwise_lower_bound(delta, 0.0, 0)
-    adv = advantages.detach().to(new_mean_logp.dtype)
-    weight = coef.detach().to(new_mean_logp.dtype)
     s = sequence_ratio(new_mean_logp, source_mean_logp)
+    adv = advantages.detach().to(s.dtype)
+    weight = coef.detach().to(s.dtype)
     ratio = s.clamp(lower, 1.0) if clip else s
     objective = ratio * ratio.detach().pow(alpha) * weight * adv
     with torch.no_grad():
@@ -394,12 +401,13 @@ def grpo_token_objective(
         raise ValueError(f"advantages must be (B,) = ({new_logp.shape[0]},), got {tuple(advantages.shape)}")
     if eps_low < 0 or eps_high < 0 or eps_low >= 1:
         raise ValueError(f"need 0 <= eps_low < 1 and eps_high >= 0, got eps_low={eps_low}, eps_high={eps_high}")
+    new_logp, old_logp = _at_least_fp32(new_logp), _at_least_fp32(old_logp.detach())
     m = mask.to(new_logp.dtype)
     lengths = m.sum(dim=1)
     if bool((lengths <= 0).any()):
         raise ValueError("a sequence has no response tokens in mask; drop it or keep its EOS token")
     adv = advantages.detach().to(new_logp.dtype)[:, None]  # (B, 1)
-    rho = torch.exp((new_logp - old_logp.detach()).clamp(-10.0, 10.0))  # (B, T)
+    rho = torch.exp((new_logp - old_logp).clamp(-10.0, 10.0))  # (B, T)
     per_token = torch.minimum(rho * adv, rho.clamp(1.0 - eps_low, 1.0 + eps_high) * adv)
     objective = (per_token * m).sum(dim=1) / lengths  # (B,)
     with torch.no_grad():
