@@ -62,7 +62,7 @@ def _first_number_in(span: str) -> tuple[Fraction, str] | None:
     """The span as one number ('$1,000.00 dollars') else its first number; None if none."""
     value = parse_number(span)
     if value is not None:
-        return value, span.strip()
+        return value, span.strip().rstrip(".")
     nums = find_numbers(span)
     return (nums[0].value, nums[0].text) if nums else None
 
@@ -72,6 +72,10 @@ def extract_answer(text: str) -> tuple[Fraction | None, str, str, tuple[str, ...
 
     Raises `NumberTooLarge` when the chosen span is a number over the size caps.
     """
+    if len(text) < 80:  # a bare answer ("1 000", "$18.00"): the whole response is the number
+        value = parse_number(text)
+        if value is not None:
+            return value, text.strip().rstrip("."), "whole", ()
     if _HASHES in text:
         # Rest of the line after the last "####": models echo the few-shot format, and the
         # final one is the answer they commit to.
@@ -92,10 +96,11 @@ def extract_answer(text: str) -> tuple[Fraction | None, str, str, tuple[str, ...
     for said in _ANSWER_IS.finditer(text):
         pass
     if said is not None:
-        after = text[said.end():said.end() + 200]
-        nums = find_numbers(after)
-        if nums:
-            return nums[0].value, nums[0].text, "answer_is", ()
+        # The rest of that line as one number first, so "Answer: 2 560" is 2560, not 2.
+        after = text[said.end():said.end() + 200].split("\n", 1)[0]
+        got = _first_number_in(after)
+        if got:
+            return got[0], got[1], "answer_is", ()
     nums = find_numbers(text)
     if nums:
         return nums[-1].value, nums[-1].text, "last_number", ("fallback_last_number",)

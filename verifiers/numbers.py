@@ -34,8 +34,9 @@ class NumberTooLarge(ValueError):
     """A number has more than `MAX_DIGITS` digits or an exponent beyond `MAX_EXPONENT`."""
 
 
-# One decimal literal. Thousands groups need exactly three digits, so "1,22" is not 122.
-_UNSIGNED = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
+# One decimal literal. Thousands groups need exactly three digits and a non-zero lead, so
+# "1,22" and "0,111" (decimal commas, or lists) are not read as 122 or 111.
+_UNSIGNED = r"(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
 _EXP = r"(?:[eE][-+]?\d+)?"
 # A number inside free text. The sign is optional here; `find_numbers` drops it when it is a
 # binary minus ("16-3" is sixteen then three, not sixteen then minus three).
@@ -51,7 +52,7 @@ _LATEX_NOISE = re.compile(r"\\[,!;: ]|\\left|\\right|\\mathrm|\\textbf|\\mathbf|
 _TEXT_WRAP = re.compile(r"\\(?:text|mbox|textrm|operatorname)\s*\{([^{}]*)\}")
 _SPAN_NUMBER = re.compile(
     r"^(?P<sign>[-−+])?\s*(?:\\?\$\s*)?(?P<sign2>[-−])?\s*"
-    r"(?P<num>(?:\d{1,3}(?:(?:,|\{,\}| )\d{3})+|\d+)(?:\.\d+)?|\.\d+)"
+    r"(?P<num>(?:[1-9]\d{0,2}(?:(?:,|\{,\}| )\d{3})+|\d+)(?:\.\d+)?|\.\d+)"
     r"(?P<exp>[eE][-+]?\d+|\s*(?:\\times|\*|×|x)\s*10\s*\^\s*\{?\s*[-+]?\d+\s*\}?)?"
     r"(?:\s*/\s*(?P<den>\d+(?:\.\d+)?))?"
     r"\s*(?P<pct>\\?%|percent\b)?"
