@@ -34,7 +34,7 @@ class Verdict:
     normalized_gold: str = ""
     rule: str = ""
     reason: Reason | str = ""
-    seconds: float = 0.0
+    seconds: float = field(default=0.0, compare=False)  # timing: not part of the outcome
     flags: tuple[str, ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict[str, Any]:
