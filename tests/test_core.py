@@ -7,6 +7,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from train.core import (
     aggregate,
@@ -243,7 +245,29 @@ def test_capability_advantages_matches_loop_twin(seed, binary):
                 rewards, learner, ratios, uniform_guard=flags[0], baseline_guard=flags[1], capability_weighted=flags[2]
             )
             slow = _loop_capability_advantages(rewards, learner, ratios, 1e-6, *flags)
-            torch.testing.assert_close(fast.double(), slow, rtol=1e-4, atol=1e-4)
+            assert torch.allclose(fast.double(), slow, rtol=1e-4, atol=1e-4), (fast.double() - slow).abs().max()
+
+
+binary_groups = st.tuples(st.integers(1, 4), st.integers(1, 3), st.integers(2, 5), st.integers(0, 2**31 - 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape_seed=binary_groups, caps=st.lists(st.floats(1e-8, 1.0), min_size=3, max_size=3))
+def test_capability_advantage_properties(shape_seed, caps):
+    P, n, G, seed = shape_seed
+    n = max(n, 2)
+    rewards = (torch.rand(P, n, G, generator=torch.Generator().manual_seed(seed)) < 0.5).float()
+    ratios = capability_ratios(torch.tensor(caps[:n]))
+    # (torch.allclose, not torch.testing.assert_close: the latter's first call costs seconds of imports)
+    for k in range(n):
+        adv = capability_advantages(rewards, k, ratios)
+        # finite whatever the capabilities: the guards and the ratio clip bound everything
+        assert torch.isfinite(adv).all()
+        # the plain joint-mean baseline centres every prompt's nG advantages on 0
+        plain = capability_advantages(rewards, k, ratios, capability_weighted=False)
+        assert plain.sum(dim=(1, 2)).abs().max().item() < 1e-4
+        # equal capabilities: weights are all 1, so weighting changes nothing
+        assert torch.allclose(capability_advantages(rewards, k, torch.ones(n, n)), plain)
 
 
 @pytest.mark.parametrize(
