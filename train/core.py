@@ -19,18 +19,9 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "positive_rate",
-    "capability_estimate",
-    "capability_ratios",
-    "capability_advantages",
-    "group_advantages",
-    "sequence_mean_logp",
-    "sequence_ratio",
-    "gspo_self_objective",
-    "stepwise_lower_bound",
-    "cross_objective",
-    "grpo_token_objective",
-    "aggregate",
+    "positive_rate", "capability_estimate", "capability_ratios", "capability_advantages", "group_advantages",
+    "sequence_mean_logp", "sequence_ratio", "gspo_self_objective", "stepwise_lower_bound", "cross_objective",
+    "grpo_token_objective", "aggregate",
 ]
 
 
@@ -158,10 +149,6 @@ def capability_advantages(
     if rewards.ndim != 3:
         raise ValueError(f"rewards must be (P, n, G), got shape {tuple(rewards.shape)}")
     P, n, G = rewards.shape
-    if n * G < 2:
-        raise ValueError(
-            f"a joint group of {n * G} response(s) has no std; sample G >= 2 (or share with a peer)"
-        )
     if ratios.shape != (n, n):
         raise ValueError(f"ratios must be (n, n) = ({n}, {n}) to match rewards, got {tuple(ratios.shape)}")
     if not 0 <= learner < n:
@@ -184,7 +171,9 @@ def capability_advantages(
                 baseline = torch.where(baseline > 1.0, own_mean, baseline)
         else:
             baseline = plain_mean
-        std = flat.std(dim=1, correction=1)  # (P,)
+        # one response has no spread: std 0 (torch's Bessel std of one value is NaN); such a
+        # group is uniform, so the uniform guard gives it A = 0
+        std = flat.std(dim=1, correction=1) if n * G > 1 else torch.zeros_like(plain_mean)  # (P,)
         adv = (rewards - baseline[:, None, None]) / (std[:, None, None] + eps)  # (P, n, G)
         if uniform_guard:
             # max == min is exact for equal floats; A = R - plain_mean = 0 in exact arithmetic,
@@ -198,19 +187,18 @@ def group_advantages(rewards: Tensor, eps: float = 1e-6) -> Tensor:
     """Plain GRPO/GSPO group-normalised advantage  A_i = (R_i - mean(R)) / (std(R) + eps).
 
     (P, G) -> (P, G); Bessel-corrected std per prompt group (torch default, as in verl).
-    A group whose rewards are all equal gets A = 0 exactly. No gradient.
+    A group whose rewards are all equal (a group of one included) gets A = 0 exactly. No gradient.
     """
     if rewards.ndim != 2:
         raise ValueError(f"rewards must be (P, G), got shape {tuple(rewards.shape)}")
-    if rewards.shape[1] < 2:
-        raise ValueError(f"a group of {rewards.shape[1]} response(s) has no std; sample G >= 2 per prompt")
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps}")
     _require_finite("rewards", rewards)
     with torch.no_grad():
         rewards = rewards.float()
         mean = rewards.mean(dim=1, keepdim=True)
-        std = rewards.std(dim=1, correction=1, keepdim=True)
+        # a group of one is uniform (A = 0); skip torch's NaN Bessel std of a single value
+        std = rewards.std(dim=1, correction=1, keepdim=True) if rewards.shape[1] > 1 else torch.zeros_like(mean)
         adv = (rewards - mean) / (std + eps)
         uniform = rewards.amax(dim=1, keepdim=True) == rewards.amin(dim=1, keepdim=True)
         return torch.where(uniform, torch.zeros_like(adv), adv)
