@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, overload
 
 from hacrl_env.prompts import render_prompt
+from verifiers.gsm8k import last_boxed
 
 DATA_DIR_ENV = "HACRL_DATA_DIR"
 
@@ -188,29 +189,6 @@ def _field(row: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
-def last_boxed(text: str) -> str | None:
-    """Contents of the last \\boxed{...} (or \\fbox{...}) in `text`, braces balanced; None if
-    there is none. Also takes the brace-less form `\\boxed 5`."""
-    best = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if best < 0:
-        return None
-    i = best + (len("\\boxed") if text.startswith("\\boxed", best) else len("\\fbox"))
-    if text.startswith(" ", i):  # "\boxed 5": the token after the space
-        rest = text[i + 1:].split("$")[0].strip()
-        return rest or None
-    if not text.startswith("{", i):
-        return None
-    depth = 0
-    for j in range(i, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1:j]
-    return None  # unbalanced
-
-
 # ---------------------------------------------------------------------------- row parsers
 # Each turns one upstream row into a Record, or raises DataError naming file and line.
 
@@ -238,6 +216,8 @@ def _math_record(row: dict[str, Any], where: str, split: str, i: int) -> Record:
     else:  # MATH train copy: answers only
         gold = _field(row, "answer", where)
     uid = meta.get("unique_id")
+    if uid and split == "train" and uid.startswith("test/"):
+        uid = uid[len("test/"):]  # the train copy's unique_ids all (wrongly) start "test/"
     pid = f"math/{split}/{uid}" if uid else f"math/{split}/{row.get('idx', i)}"
     return Record(id=pid, question=question, answer=gold.strip(), meta=meta)
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from hacrl_env.data import ProblemSet, Record
-from verifiers import Verdict, Verifier
+from verifiers import Verifier, from_reasoning_gym
 
 RG_TASKS: tuple[str, ...] = (
     "aiw", "base_conversion", "basic_arithmetic", "caesar_cipher", "calendar_arithmetic",
@@ -112,50 +112,9 @@ def config_key(config: dict[str, Any]) -> str:
         raise TypeError(f"reasoning-gym task options must be JSON-like values: {exc}") from None
 
 
-def extract_final_answer(response: str) -> str:
-    """The answer span: the text after the last '####' (its first non-empty line), else the last
-    \\boxed{...}, else the last non-empty line."""
-    from hacrl_env.data import last_boxed
-
-    if "####" in response:
-        tail = response.rsplit("####", 1)[1]
-        return next((ln.strip() for ln in tail.splitlines() if ln.strip()), "")
-    boxed = last_boxed(response)
-    if boxed is not None:
-        return boxed.strip()
-    return next((ln.strip() for ln in reversed(response.splitlines()) if ln.strip()), "")
-
-
-class ReasoningGymVerifier(Verifier):
-    """Scores with the task's own `score_answer`. The gold passed to `check` is the reasoning-gym
-    entry as JSON (some scorers read the entry's metadata, not just its answer). `config` is
-    the task config the problems were made with (a scorer may read it)."""
-
-    def __init__(self, task: str, config: dict[str, Any] | None = None):
-        self.task = task
-        self.config = dict(config or {})
-        self.name = f"rg-{task}"
-        self._scorer = None
-
-    def _score(self, answer: str, entry: dict[str, Any]) -> float:
-        if self._scorer is None:  # built on first use, once per verifier (not per response)
-            self._scorer = _dataset(self.task, 1, 0, config_key(self.config)).score_answer
-        return float(self._scorer(answer=answer, entry=entry))
-
-    def _check(self, response: str, answer: str) -> Verdict:
-        entry = json.loads(answer)
-        extracted = extract_final_answer(response)
-        if not extracted:
-            return Verdict(reward=0.0, correct=False, rule=self.name, reason="no_answer",
-                           normalized_gold=str(entry["answer"]))
-        reward = self._score(extracted, entry)
-        if not 0.0 <= reward <= 1.0:  # NaN fails this too
-            return Verdict(reward=0.0, correct=False, extracted=extracted, rule=self.name,
-                           reason="error", flags=(f"score_answer returned {reward!r}",))
-        correct = reward >= 1.0
-        return Verdict(reward=reward, correct=correct, extracted=extracted, rule=self.name,
-                       normalized_pred=extracted, normalized_gold=str(entry["answer"]),
-                       reason="" if correct else "mismatch")
-
-    def __reduce__(self):  # picklable for process pools without the (rebuilt) scorer
-        return (ReasoningGymVerifier, (self.task, self.config))
+def rg_verifier(task: str, config: dict[str, Any] | None = None) -> Verifier:
+    """The task's own `score_answer` (through `verifiers.from_reasoning_gym`), built with the
+    config the problems were made with, since a scorer may read its config. Golds passed to it
+    are the reasoning-gym entries as JSON (see `Record.verifier_answer`)."""
+    dataset = _dataset(task, 1, 0, config_key(dict(config or {})))
+    return from_reasoning_gym(dataset, answer_format="entry", name=f"rg-{task}")

@@ -7,6 +7,7 @@ point is `build_parallel`, and its `TaskDef` rides in the spec's kwargs.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import io
 import os
@@ -22,7 +23,7 @@ from pettingzoo.env_registry.exceptions import NameNotFound, VersionNotFound
 from hacrl_env import prompts
 from hacrl_env.data import ProblemSet, load_problems
 from hacrl_env.parallel import MAX_RESPONSE_CHARS, ReasoningParallelEnv, agent_names
-from hacrl_env.reasoning_gym import RG_TASKS, ReasoningGymVerifier, load_rg_problems
+from hacrl_env.reasoning_gym import RG_TASKS, load_rg_problems, rg_verifier
 from hacrl_env.single import ReasoningEnv
 from hacrl_env.vector import VectorParallelEnv
 from verifiers import Verifier, get_verifier
@@ -173,7 +174,11 @@ def make(env_id: str, *, agents: list[str] | int = 2, split: str = "train",
 def make_single(env_id: str, **kwargs: Any) -> ReasoningEnv:
     """The single-agent `gymnasium.Env` (same kwargs as `make`; `agent=` names the agent)."""
     s = spec(env_id)
-    return build_single(**{**s.kwargs, **kwargs})
+    merged = {**s.kwargs, **kwargs}
+    env = build_single(**merged)
+    # As gymnasium.make does: the spec (with these kwargs) lets tools rebuild the env.
+    env.spec = dataclasses.replace(gymnasium.spec(s.id), kwargs=merged)
+    return env
 
 
 def make_vec(env_id: str, num_envs: int, *, agents: list[str] | int = 2, split: str = "train",
@@ -228,7 +233,7 @@ def _rg_loader(rg_task: str) -> Callable[..., ProblemSet]:
 def _rg_verifier(rg_task: str) -> Callable[[dict[str, Any]], Verifier]:
     def make_verifier(options: dict[str, Any]) -> Verifier:
         config = {k: v for k, v in options.items() if k not in ("size", "seed")}
-        return ReasoningGymVerifier(rg_task, config)
+        return rg_verifier(rg_task, config)
     return make_verifier
 
 

@@ -22,7 +22,8 @@ class ReasoningEnv(gym.Env[str, str]):
     expects) unless options give {"index": i} or {"problem_id": id}.
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    # render_fps: ansi text has no frame rate, but Gymnasium warns without one.
+    metadata = {"render_modes": ["ansi"], "render_fps": 1}
 
     def __init__(self, parallel_env: ReasoningParallelEnv, render_mode: str | None = None):
         if len(parallel_env.possible_agents) != 1:
