@@ -92,7 +92,9 @@ DEFAULT_CASES = [
     ("5", "16-5", 1),  # binary minus: "16-5" reads 16 then 5, not -5
     ("-5", "16-5", 0),
     ("0.5", "#### 50%", 0),  # 50% is 50 as written, not 0.5
-    ("1", "Matrix([[1]])", 1),  # only the number 1 is read; the text is never evaluated
+    ("1", "Matrix([[1]])", 0),  # a call argument is not an answer, and the text is never evaluated
+    ("1", "\\boxed{Matrix([[1]])}", 0),
+    ("3", "f(3) = 7", 0),
     ("18", "no numbers here", 0),
     ("18", "", 0),
 ]

@@ -15,12 +15,13 @@ Only regexes and `Fraction` run on model text: nothing is evaluated.
 
 from __future__ import annotations
 
+import itertools
 import re
 from fractions import Fraction
 from typing import Literal
 
 from verifiers.base import Verdict, Verifier, failed
-from verifiers.numbers import NumberTooLarge, find_numbers, format_number, parse_number
+from verifiers.numbers import NumberTooLarge, format_number, iter_numbers, last_number, parse_number
 from verifiers.registry import register_verifier
 
 Mode = Literal["default", "strict", "flexible"]
@@ -31,6 +32,13 @@ _ANSWER_IS = re.compile(r"(?:final\s+)?answer\s*(?:is|:|=)\s*[:=]?", re.IGNORECA
 LM_EVAL_STRICT = re.compile(r"#### (\-?[0-9\.\,]+)")
 LM_EVAL_FLEXIBLE = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
 _LM_EVAL_IGNORE = [re.compile(r","), re.compile(r"\$"), re.compile(r"(?s).*#### "), re.compile(r"\.$")]
+
+
+def _drop_through_last_hashes(s: str) -> str:
+    """Same result as ``re.sub(r"(?s).*#### ", "", s)`` (greedy: through the last "#### "), in
+    linear time; the regex retries from every position when there is no "#### " (quadratic)."""
+    i = s.rfind("#### ")
+    return s[i + 5:] if i >= 0 else s
 
 
 def last_boxed(text: str) -> str | None:
@@ -63,8 +71,8 @@ def _first_number_in(span: str) -> tuple[Fraction, str] | None:
     value = parse_number(span)
     if value is not None:
         return value, span.strip().rstrip(".")
-    nums = find_numbers(span)
-    return (nums[0].value, nums[0].text) if nums else None
+    first = next(iter_numbers(span), None)
+    return (first.value, first.text) if first else None
 
 
 def extract_answer(text: str) -> tuple[Fraction | None, str, str, tuple[str, ...]]:
@@ -88,7 +96,7 @@ def extract_answer(text: str) -> tuple[Fraction | None, str, str, tuple[str, ...
         value = parse_number(boxed)
         if value is not None:
             return value, boxed, "boxed", ()
-        nums = find_numbers(boxed)
+        nums = list(itertools.islice(iter_numbers(boxed), 2))
         if len(nums) == 1:  # "\boxed{x = 5}", "\boxed{5 \text{ eggs}}"
             return nums[0].value, boxed, "boxed", ()
         return None, boxed, "boxed", ()
@@ -101,9 +109,9 @@ def extract_answer(text: str) -> tuple[Fraction | None, str, str, tuple[str, ...
         got = _first_number_in(after)
         if got:
             return got[0], got[1], "answer_is", ()
-    nums = find_numbers(text)
-    if nums:
-        return nums[-1].value, nums[-1].text, "last_number", ("fallback_last_number",)
+    last = last_number(text)
+    if last:
+        return last.value, last.text, "last_number", ("fallback_last_number",)
     return None, "", "", ()
 
 
@@ -121,7 +129,7 @@ def gold_value(answer: str) -> Fraction | None:
 
 def _lm_eval_filter(s: str) -> str:
     for rx in _LM_EVAL_IGNORE:
-        s = rx.sub("", s)
+        s = _drop_through_last_hashes(s) if rx.pattern == r"(?s).*#### " else rx.sub("", s)
     return s.lower()
 
 

@@ -15,9 +15,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Iterator
 
 #: More significant digits than any real answer; beyond this, parsing is refused (not slow).
 MAX_DIGITS = 300
+#: Longest span `parse_number` reads: one number with its unit fits easily, and the cap keeps
+#: the unit-word regex's backtracking trivially small on hostile text.
+_MAX_SPAN = MAX_DIGITS + 64
 #: |exponent| cap for scientific notation: 10**400 is still cheap to build exactly.
 MAX_EXPONENT = 400
 
@@ -125,8 +129,9 @@ def parse_number(text: str) -> Fraction | None:
     '1.5e3' -> 1500, '2 \\times 10^{3}' -> 2000. Raises `NumberTooLarge` over the caps.
     """
     text = _clean_span(text)
-    if not text or len(text) > 4 * MAX_DIGITS:
-        if len(text) > 4 * MAX_DIGITS and re.fullmatch(r"[-+$\d.,\s]+", text[:200] + text[-50:]):
+    if not text or len(text) > _MAX_SPAN:
+        # A long all-digit span is a too-large number (say so); any other long span is prose.
+        if len(text) > _MAX_SPAN and re.fullmatch(r"[-+$\d.,\s]+", text[:200] + text[-50:]):
             raise NumberTooLarge(f"a {len(text)}-character number is over the cap ({MAX_DIGITS} digits)")
         return None
     m = _FRAC_SPAN.match(text)
@@ -163,9 +168,14 @@ def _bounded(exponent: int) -> int:
 
 
 def find_numbers(text: str) -> list[NumberMatch]:
-    """All numbers in free text, left to right. Over-cap numbers are skipped, not raised:
-    free text is searched for a candidate, and a giant number is not a plausible answer."""
-    out: list[NumberMatch] = []
+    """All numbers in free text, left to right (see `iter_numbers`)."""
+    return list(iter_numbers(text))
+
+
+def iter_numbers(text: str) -> Iterator[NumberMatch]:
+    """Numbers in free text, left to right, lazily (take the first without parsing the rest).
+    Over-cap numbers are skipped, not raised: free text is searched for a candidate, and a
+    giant number is not a plausible answer."""
     for m in NUMBER_IN_TEXT.finditer(text):
         try:
             if m.group("frac"):
@@ -184,8 +194,35 @@ def find_numbers(text: str) -> list[NumberMatch]:
                     value = -value
         except (NumberTooLarge, ValueError, ZeroDivisionError):
             continue
-        out.append(NumberMatch(value, m.group(), m.start(), m.end()))
-    return out
+        if _is_call_argument(text, m.start()):
+            continue
+        yield NumberMatch(value, m.group(), m.start(), m.end())
+
+
+def last_number(text: str) -> NumberMatch | None:
+    """The last number in free text, found by scanning growing windows from the end, so a
+    response with 10k numbers in it costs about as much as one with a few."""
+    size = 512
+    while True:
+        start = max(0, len(text) - size)
+        found = find_numbers(text[start:])
+        # A window's first match may be the tail of a number cut by the window edge: only
+        # trust it when the window is the whole text.
+        if found and (start == 0 or len(found) > 1):
+            m = found[-1]
+            return NumberMatch(m.value, m.text, m.start + start, m.end + start)
+        if start == 0:
+            return None
+        size *= 8
+
+
+def _is_call_argument(text: str, start: int) -> bool:
+    """True for a number inside brackets glued to a name: 'Matrix([[1]])', 'f(3)', 'a[2]'.
+    Such a number is an argument of code or notation, not an answer."""
+    i = start - 1
+    while i >= 0 and text[i] in "([":
+        i -= 1
+    return i < start - 1 and i >= 0 and (text[i].isalpha() or text[i] == "_")
 
 
 def _is_binary_minus(text: str, sign_pos: int) -> bool:
