@@ -134,13 +134,11 @@ def test_validation_reports_every_problem_at_once() -> None:
 
 
 def test_unknown_algorithm_suggests_a_name() -> None:
-    pytest.importorskip("train.algorithms")
     with pytest.raises(ValueError, match="hacpo"):
         load_config(None, ["algo.name=hacpp"])
 
 
 def test_peer_learning_needs_two_agents(tmp_path: Path) -> None:
-    pytest.importorskip("train.algorithms")
     path = tmp_path / "one.yaml"
     path.write_text("agents:\n  - {name: a, model: tiny-llama-bpe}\n")
     with pytest.raises(ValueError, match="at least 2 agents"):

@@ -306,12 +306,6 @@ def validate_config(cfg: TrainConfig, *, check_hardware: bool = True) -> None:
         spec = resolve_algo(cfg)
     except ValueError as exc:  # unknown variant (with did-you-mean) or a bad override
         errors.append(f"algo: {exc}")
-    except ModuleNotFoundError as exc:  # TEMPORARY until engineer E's train/algorithms.py lands
-        if exc.name != "train.algorithms":
-            raise
-        import types
-
-        spec = types.SimpleNamespace(share_pool=a.name == "hacpo", rollout_multiplier=1, one_way=False)
     if spec is not None and not errors:
         if getattr(spec, "share_pool", False) and len(cfg.agents) < 2:
             errors.append(f"agents: algo {a.name!r} learns from peers and needs at least 2 agents; "
@@ -332,10 +326,7 @@ def resolve_algo(cfg: TrainConfig) -> Any:
     overrides = {f.name: getattr(cfg.algo, f.name) for f in dataclasses.fields(AlgoConfig)
                  if f.name not in ("name", "shuffle", "minibatch_size", "kl_beta")
                  and getattr(cfg.algo, f.name) is not None}
-    try:
-        return get_algo(cfg.algo.name, **overrides)
-    except (KeyError, TypeError) as exc:
-        raise ValueError(str(exc.args[0]) if exc.args else str(exc)) from None
+    return get_algo(cfg.algo.name, **overrides)  # ValueError with did-you-mean on a bad name/value
 
 
 def learner_batch_sizes(cfg: TrainConfig, spec: Any) -> set[int]:

@@ -1,0 +1,179 @@
+"""train/run_dir.py, train/checkpoint.py, train/plots.py: metrics log, TensorBoard, plots, atomic
+checkpoints (crash mid-save leaves the previous one loadable), resume truncation and pruning."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from train.checkpoint import find_latest_checkpoint, list_checkpoints, resolve_checkpoint
+from train.config import load_config
+from train.plots import PLOT_FILES, read_metrics
+from train.run_dir import RunDir, make_run_path
+
+
+class FakeAgent:
+    """Stands in for agents.LLMAgent: save_pretrained writes a recognisable file (or fails)."""
+
+    def __init__(self, name: str, weight: float, fail: bool = False):
+        self.name, self.weight, self.fail = name, weight, fail
+
+    def save_pretrained(self, path) -> Path:
+        if self.fail:
+            raise RuntimeError("disk full (injected)")
+        path = Path(path)
+        path.mkdir(parents=True)
+        (path / "config.json").write_text(json.dumps({"weight": self.weight}))
+        return path
+
+
+def _weight(agent_dir: Path) -> float:
+    return json.loads((agent_dir / "config.json").read_text())["weight"]
+
+
+def _log_steps(run: RunDir, steps: range) -> None:
+    for s in steps:
+        run.log(s, {"llama/reward": 0.1 * s, "qwen2/reward": 0.05 * s,
+                    "llama/cost/generated_tokens": 100, "qwen2/cost/generated_tokens_total": 80 * s,
+                    "time/step": 1.5})
+
+
+def test_log_writes_flat_strict_json_rows(tmp_path: Path) -> None:
+    with RunDir(tmp_path / "run", tensorboard=False) as run:
+        row = run.log(3, {"llama": {"reward": torch.tensor(0.5), "loss": float("nan")},
+                          "n": np.int64(4), "ok": True, "time/step": np.float32(0.25)})
+    assert row == {"step": 3, "llama/reward": 0.5, "llama/loss": None, "n": 4, "ok": True, "time/step": 0.25}
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[0]) == row  # NaN written as null: the file stays strict JSON
+
+
+@pytest.mark.parametrize("step, metrics, fragment", [
+    (-1, {}, "non-negative int"),
+    (1.5, {}, "non-negative int"),
+    (1, {"step": 2}, "must not contain 'step'"),
+    (1, {"x": torch.ones(3)}, "shape (3,)"),
+    (1, {"x": [1, 2]}, "must be a number"),
+])
+def test_log_rejects_bad_input(tmp_path: Path, step, metrics, fragment) -> None:
+    run = RunDir(tmp_path, tensorboard=False)
+    with pytest.raises(ValueError) as info:
+        run.log(step, metrics)
+    assert fragment in str(info.value)
+
+
+def test_tensorboard_events_and_plots(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("matplotlib")
+    run = RunDir(tmp_path, tensorboard=True)
+    _log_steps(run, range(1, 5))
+    run.log(4, {"llama/eval/greedy_acc": 0.3, "llama/eval/greedy_ci_low": 0.1, "llama/eval/greedy_ci_high": 0.5,
+                "llama/eval/avg_at_k": 0.25, "qwen2/eval/greedy_acc": 0.2})
+    run.log(0, {"llama/eval/greedy_acc": 0.1, "llama/eval/greedy_ci_low": 0.0, "llama/eval/greedy_ci_high": 0.3})
+    written = run.plot()
+    run.close()
+    assert sorted(p.name for p in written) == sorted(PLOT_FILES)
+    for p in written:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+
+def test_read_metrics_merges_rows_by_step_and_skips_a_torn_line(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 2, "a/reward": 1}\n{"step": 1, "a/reward": 0}\n{"step": 2, "a/eval/greedy_acc": 0.5}\n'
+                    '{"step": 3, "a/rew')
+    assert read_metrics(path) == [{"step": 1, "a/reward": 0}, {"step": 2, "a/reward": 1, "a/eval/greedy_acc": 0.5}]
+
+
+def test_checkpoint_round_trip_and_latest_pointer(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, tensorboard=False, keep_checkpoints=3)
+    rng = np.random.get_state()
+    state = {"step": 5, "optimizers": {"llama": {"lr": 1e-4}}, "rng": {"numpy": rng, "torch": torch.get_rng_state()},
+             "capability": torch.tensor([[0.2, 0.4]])}
+    path = run.save_checkpoint(5, [FakeAgent("llama", 1.0), FakeAgent("qwen2", 2.0)], state)
+    assert path == tmp_path / "checkpoints" / "step_5"
+    assert (tmp_path / "checkpoints" / "latest").read_text() == "step_5"
+    dirs, loaded = run.load_checkpoint()
+    assert {n: _weight(d) for n, d in dirs.items()} == {"llama": 1.0, "qwen2": 2.0}
+    assert loaded["step"] == 5 and loaded["optimizers"] == state["optimizers"]
+    assert np.array_equal(loaded["rng"]["numpy"][1], rng[1])
+    assert torch.equal(loaded["capability"], state["capability"])
+
+
+def test_crash_mid_save_leaves_previous_checkpoint_intact(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, tensorboard=False, keep_checkpoints=1)
+    run.save_checkpoint(10, [FakeAgent("llama", 1.0), FakeAgent("qwen2", 2.0)], {"step": 10})
+    # the first agent is written, then the second fails: a crash in the middle of step 20's save
+    with pytest.raises(RuntimeError, match="injected"):
+        run.save_checkpoint(20, [FakeAgent("llama", 9.0), FakeAgent("qwen2", 9.0, fail=True)], {"step": 20})
+    assert [s for s, _ in list_checkpoints(tmp_path / "checkpoints")] == [10]
+    assert (tmp_path / "checkpoints" / "latest").read_text() == "step_10"
+    dirs, state = RunDir(tmp_path, tensorboard=False).load_checkpoint()
+    assert state["step"] == 10 and _weight(dirs["llama"]) == 1.0
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["latest", "step_10"]
+
+
+def test_leftovers_of_a_killed_save_are_ignored_then_cleared(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, tensorboard=False)
+    run.save_checkpoint(1, [FakeAgent("a", 1.0)], {"step": 1})
+    # what kill -9 during a save or a prune leaves behind: a half-written temp dir and trash
+    (tmp_path / "checkpoints" / ".tmp-step_2-deadbeef" / "a").mkdir(parents=True)
+    (tmp_path / "checkpoints" / ".trash-step_0-deadbeef").mkdir()
+    (tmp_path / "checkpoints" / "step_3").mkdir()  # no meta.json: not a complete checkpoint
+    assert find_latest_checkpoint(tmp_path) == tmp_path / "checkpoints" / "step_1"
+    RunDir(tmp_path, tensorboard=False)
+    assert not list((tmp_path / "checkpoints").glob(".t*"))
+
+
+def test_pruning_keeps_the_newest(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, tensorboard=False, keep_checkpoints=2)
+    for step in (2, 4, 10, 6):  # not in order: pruning ranks by step number, not by name or time
+        run.save_checkpoint(step, {"a": FakeAgent("a", float(step))}, {"step": step})
+    assert [s for s, _ in list_checkpoints(tmp_path / "checkpoints")] == [6, 10]
+    assert resolve_checkpoint(tmp_path) == tmp_path / "checkpoints" / "step_10"
+    assert run.load_checkpoint(step=6)[1]["step"] == 6
+    with pytest.raises(ValueError, match=r"available steps: \[6, 10\]"):
+        run.load_checkpoint(step=2)
+
+
+def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, tensorboard=False)
+    _log_steps(run, range(1, 4))
+    run.save_checkpoint(3, [FakeAgent("a", 1.0)], {"step": 3})
+    _log_steps(run, range(4, 7))  # then the process dies at step 6
+    run.close()
+    resumed = RunDir.open(tmp_path / "checkpoints" / "step_3")  # also accepts the checkpoint dir
+    assert resumed.path == tmp_path
+    resumed.load_checkpoint()
+    resumed.log(4, {"llama/reward": 0.9})
+    assert [r["step"] for r in resumed.read_metrics()] == [1, 2, 3, 4]
+    assert resumed.read_metrics()[-1]["llama/reward"] == 0.9
+
+
+def test_create_writes_config_and_names_the_run(tmp_path: Path) -> None:
+    cfg = load_config(None, [f"output_dir={tmp_path}", "logging.tensorboard=false"])
+    run = RunDir.create(cfg)
+    assert run.path.parent == tmp_path and run.path.name.endswith("-hacpo")
+    assert load_config(run.path / "config.yaml", []) == cfg
+    assert make_run_path(cfg) != run.path  # the timestamp name is taken now: a suffix keeps runs apart
+    named = load_config(None, [f"output_dir={tmp_path}", "run_name=exp1"])
+    assert make_run_path(named) == tmp_path / "exp1"
+    with pytest.raises(ValueError, match="does not exist"):
+        RunDir.open(tmp_path / "nope")
+
+
+def test_no_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no checkpoint found"):
+        RunDir(tmp_path, tensorboard=False).load_checkpoint()
+
+
+def test_plots_without_cost_metrics_draw_step_axes_only(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    run = RunDir(tmp_path, tensorboard=False)
+    for s in range(3):
+        run.log(s, {"a/reward": math.sin(s)})
+    assert [p.name for p in run.plot()] == ["reward_vs_step.png"]

@@ -1,0 +1,189 @@
+"""Atomic checkpoints: `<run>/checkpoints/step_<N>/{<agent>/, trainer_state.pt, meta.json}`.
+
+A checkpoint is built in a temp dir next to its final place, every file and dir is fsynced, and
+the temp dir is renamed to `step_<N>` with `os.replace`: the rename is the commit point, so a
+`step_<N>` dir is always complete and a kill at any moment leaves the previous checkpoint intact.
+The `latest` pointer file (text: "step_<N>") is replaced atomically last, for tools that read it;
+`find_latest_checkpoint` trusts the dirs themselves, so a kill between the rename and the pointer
+update loses nothing. Old checkpoints are renamed aside before deletion for the same reason.
+
+Each `<agent>/` is a plain Hugging Face dir written by `agent.save_pretrained`. `trainer_state.pt`
+holds whatever dict the loop passes (optimizers, RNG states, capability history, data cursor,
+step, metrics so far); it is unpickled on load, so only load checkpoints you wrote yourself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+STATE_FILE = "trainer_state.pt"
+META_FILE = "meta.json"
+LATEST_FILE = "latest"
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+_TEMP_PREFIX = ".tmp-"
+_TRASH_PREFIX = ".trash-"
+
+
+class SavableAgent(Protocol):
+    name: str
+
+    def save_pretrained(self, path: str | os.PathLike) -> Any: ...
+
+
+def save_checkpoint(checkpoints_dir: str | Path, step: int,
+                    agents: Mapping[str, SavableAgent] | Iterable[SavableAgent],
+                    state: Mapping[str, Any], *, keep: int | None = None) -> Path:
+    """Write checkpoint `step` atomically and return its dir; then keep only the `keep` newest."""
+    if step < 0:
+        raise ValueError(f"checkpoint step must be >= 0, got {step}")
+    root = Path(checkpoints_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    named = dict(agents) if isinstance(agents, Mapping) else {a.name: a for a in agents}
+    bad = [n for n in named if not n or "/" in n or n.startswith(".") or n in (STATE_FILE, META_FILE)]
+    if bad:
+        raise ValueError(f"agent names {bad} cannot name checkpoint dirs; rename the agents")
+    final = root / f"step_{step}"
+    # Same parent as the final dir, so os.replace is a rename within one filesystem (atomic).
+    tmp = root / f"{_TEMP_PREFIX}step_{step}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        for name, agent in named.items():
+            agent.save_pretrained(tmp / name)
+        torch.save(dict(state), tmp / STATE_FILE)
+        meta = {"step": step, "agents": list(named), "saved_at": time.time()}
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        _fsync_tree(tmp)
+        if final.exists():  # re-saving a step (e.g. after a resume): move the old copy aside first
+            _remove_dir(final)
+        os.replace(tmp, final)
+        _fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a kill -9 cannot get here; RunDir clears leftovers
+        raise
+    _write_atomic(root / LATEST_FILE, final.name)
+    if keep is not None:
+        prune_checkpoints(root, keep)
+    return final
+
+
+def load_checkpoint(checkpoint_dir: str | Path) -> tuple[dict[str, Path], dict[str, Any]]:
+    """(agent name -> HF dir, trainer state dict) of one checkpoint dir."""
+    ckpt = Path(checkpoint_dir)
+    meta_path = ckpt / META_FILE
+    if not meta_path.is_file() or not (ckpt / STATE_FILE).is_file():
+        raise ValueError(f"{str(ckpt)!r} is not a checkpoint dir (no {META_FILE}/{STATE_FILE}); pass "
+                         "a run dir or one of its checkpoints/step_<N> dirs")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    agent_dirs = {name: ckpt / name for name in meta["agents"]}
+    # weights_only=False: the state holds numpy/python RNG states and optimizer dicts that the
+    # restricted unpickler rejects. The file is one this code wrote (see the module docstring).
+    state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=False)
+    return agent_dirs, state
+
+
+def list_checkpoints(checkpoints_dir: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints as (step, dir), oldest first (temp and trash dirs are skipped)."""
+    root = Path(checkpoints_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for child in root.iterdir():
+        m = _STEP_DIR.match(child.name)
+        if m and child.is_dir() and (child / META_FILE).is_file():
+            found.append((int(m.group(1)), child))
+    return sorted(found)
+
+
+def find_latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint of a run dir (or of a checkpoints dir), or None."""
+    run = Path(run_dir)
+    root = run / "checkpoints" if (run / "checkpoints").is_dir() else run
+    found = list_checkpoints(root)
+    return found[-1][1] if found else None
+
+
+def resolve_checkpoint(path: str | Path, step: int | None = None) -> Path:
+    """A checkpoint dir from a run dir (newest, or `step`) or from a checkpoint dir itself."""
+    p = Path(path)
+    if (p / META_FILE).is_file():
+        return p
+    if step is not None:
+        root = p / "checkpoints" if (p / "checkpoints").is_dir() else p
+        ckpt = root / f"step_{step}"
+        if not (ckpt / META_FILE).is_file():
+            have = [s for s, _ in list_checkpoints(root)]
+            raise ValueError(f"no checkpoint for step {step} in {str(root)!r}; available steps: {have}")
+        return ckpt
+    latest = find_latest_checkpoint(p)
+    if latest is None:
+        raise ValueError(f"no checkpoint found in {str(p)!r}; expected <run>/checkpoints/step_<N>/ "
+                         "(was the run saved? see schedule.save_every)")
+    return latest
+
+
+def prune_checkpoints(checkpoints_dir: str | Path, keep: int) -> list[Path]:
+    """Delete all but the `keep` newest checkpoints; returns the removed dirs."""
+    if keep < 1:
+        raise ValueError(f"keep must be >= 1, got {keep}")
+    old = [d for _, d in list_checkpoints(checkpoints_dir)[:-keep]]
+    for d in old:
+        _remove_dir(d)
+    return old
+
+
+def clear_leftovers(checkpoints_dir: str | Path) -> None:
+    """Remove temp and trash dirs left by a process killed mid-save or mid-prune."""
+    root = Path(checkpoints_dir)
+    if root.is_dir():
+        for child in root.iterdir():
+            if child.name.startswith((_TEMP_PREFIX, _TRASH_PREFIX)):
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+
+
+def _remove_dir(d: Path) -> None:
+    # Rename first: a kill during rmtree must not leave a half-deleted dir that still looks complete.
+    trash = d.with_name(f"{_TRASH_PREFIX}{d.name}-{uuid.uuid4().hex[:8]}")
+    os.replace(d, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{_TEMP_PREFIX}{path.name}-{uuid.uuid4().hex[:8]}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            with open(os.path.join(dirpath, name), "rb") as f:
+                os.fsync(f.fileno())
+        _fsync_dir(Path(dirpath))
+
+
+def _fsync_dir(d: Path) -> None:
+    # A rename is durable only once its directory entry is flushed. Not possible on Windows.
+    if os.name != "posix":
+        return
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,250 @@
+"""One training run's directory: resolved config, metrics log, TensorBoard events, plots, checkpoints.
+
+    <run>/config.yaml          the resolved TrainConfig
+    <run>/metrics.jsonl        one JSON object per `log` call: "step" + flat "<agent>/<metric>" keys
+    <run>/tb/                  TensorBoard events (when enabled and installed)
+    <run>/plots/*.png          train/plots.py
+    <run>/checkpoints/step_<N>/{<agent>/, trainer_state.pt, meta.json}, checkpoints/latest
+
+    run = RunDir(make_run_path(cfg), config=cfg)
+    run.log(step, {"llama/reward": 0.4, "time/step": 1.2})
+    run.save_checkpoint(step, agents, {"optimizers": ..., "rng": ..., "step": step})
+    agent_dirs, state = run.load_checkpoint()        # resume: newest complete checkpoint
+    run.plot(); run.close()
+
+Resuming (`RunDir(existing_path)` then `load_checkpoint`) drops metrics.jsonl rows logged after
+the checkpoint's step and purges those TensorBoard events, so the resumed run re-logs those steps
+once instead of twice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from train import checkpoint as ckpt
+from train.config import TrainConfig, config_to_yaml, load_config
+from train.plots import plot_metrics, read_metrics
+
+
+def make_run_path(cfg: TrainConfig, now: float | None = None) -> Path:
+    """output_dir/<run_name>, or output_dir/<YYYYmmdd-HHMMSS>-<algo> (suffixed -1, -2.. if taken)."""
+    root = Path(cfg.output_dir)
+    if cfg.run_name:
+        return root / cfg.run_name
+    base = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{cfg.algo.name}"
+    path, i = root / base, 0
+    while path.exists():
+        i += 1
+        path = root / f"{base}-{i}"
+    return path
+
+
+def tensorboard_available() -> bool:
+    try:
+        import tensorboard  # noqa: F401  (SummaryWriter needs the package, not just torch)
+    except ImportError:
+        return False
+    return True
+
+
+class RunDir:
+    """Writes one run's files. `tensorboard=None` enables TensorBoard if installed."""
+
+    def __init__(self, path: str | Path, *, config: TrainConfig | None = None,
+                 tensorboard: bool | None = None, plots: bool = True, keep_checkpoints: int = 2):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.checkpoints_dir = self.path / "checkpoints"
+        self.metrics_path = self.path / "metrics.jsonl"
+        self.plots_dir = self.path / "plots"
+        if config is not None:
+            logging = config.logging
+            tensorboard = logging.tensorboard if tensorboard is None else tensorboard
+            plots = logging.plots
+            keep_checkpoints = config.schedule.keep_checkpoints
+            _write_text_atomic(self.path / "config.yaml", config_to_yaml(config))
+        if tensorboard and not tensorboard_available():
+            raise ValueError("logging.tensorboard=true but tensorboard is not installed; "
+                             "pip install 'hacrl[train]' or set logging.tensorboard=false")
+        self.use_tensorboard = tensorboard_available() if tensorboard is None else tensorboard
+        self.plots_enabled = plots
+        if keep_checkpoints < 1:
+            raise ValueError(f"keep_checkpoints must be >= 1, got {keep_checkpoints}")
+        self.keep_checkpoints = keep_checkpoints
+        self._writer: Any = None
+        self._purge_step: int | None = None
+        self._metrics_file = None
+        ckpt.clear_leftovers(self.checkpoints_dir)  # from a process killed mid-save
+
+    @classmethod
+    def create(cls, cfg: TrainConfig) -> "RunDir":
+        """A new run dir at `make_run_path(cfg)`, holding the resolved config.yaml."""
+        return cls(make_run_path(cfg), config=cfg)
+
+    @classmethod
+    def open(cls, path: str | Path, cfg: TrainConfig | None = None) -> "RunDir":
+        """An existing run dir (or the run dir of a checkpoints/step_<N> path), to resume it.
+        Logging settings come from `cfg` if given (its config.yaml is then rewritten), else from
+        the run's own config.yaml."""
+        p = Path(path)
+        if (p / ckpt.META_FILE).is_file():  # <run>/checkpoints/step_<N>
+            p = p.parent.parent
+        if not p.is_dir():
+            raise ValueError(f"run dir {str(p)!r} does not exist; pass the directory of an earlier run "
+                             "(it holds config.yaml, metrics.jsonl and checkpoints/)")
+        if cfg is None and (p / "config.yaml").is_file():
+            saved = load_config(p / "config.yaml", check_hardware=False)
+            return cls(p, tensorboard=saved.logging.tensorboard, plots=saved.logging.plots,
+                       keep_checkpoints=saved.schedule.keep_checkpoints)
+        return cls(p, config=cfg)
+
+    # -- metrics -------------------------------------------------------------------------------
+
+    def log(self, step: int, metrics: Mapping[str, Any]) -> dict[str, Any]:
+        """Append one row {"step": step, **metrics} to metrics.jsonl (nested dicts are flattened
+        with "/"; tensors and numpy scalars become numbers; NaN/inf become null, keeping the file
+        strict JSON) and mirror the numbers to TensorBoard. Returns the row written."""
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+            raise ValueError(f"step must be a non-negative int, got {step!r}")
+        row: dict[str, Any] = {"step": int(step)}
+        for key, value in _flatten(metrics):
+            if key == "step":
+                raise ValueError("metrics must not contain 'step'; pass it as the first argument")
+            row[key] = _jsonable(key, value)
+        if self._metrics_file is None:
+            self._metrics_file = open(self.metrics_path, "a", encoding="utf-8")
+        self._metrics_file.write(json.dumps(row, allow_nan=False) + "\n")
+        self._metrics_file.flush()  # a crash loses at most the row being written
+        if self.use_tensorboard:
+            writer = self._tensorboard()
+            for key, value in row.items():
+                if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    writer.add_scalar(key, value, int(step))
+        return row
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """metrics.jsonl rows merged by step, sorted by step."""
+        if self._metrics_file is not None:
+            self._metrics_file.flush()
+        return read_metrics(self.metrics_path)
+
+    def plot(self) -> list[Path]:
+        """(Re)draw plots/*.png from metrics.jsonl; returns the files written (none if disabled)."""
+        if not self.plots_enabled:
+            return []
+        if self._metrics_file is not None:
+            self._metrics_file.flush()
+        return plot_metrics(self.metrics_path, self.plots_dir)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def save_checkpoint(self, step: int, agents: Mapping[str, Any] | Iterable[Any],
+                        state: Mapping[str, Any]) -> Path:
+        """Atomically write checkpoints/step_<step>/ (agents via save_pretrained + trainer_state.pt)
+        and keep only the newest `keep_checkpoints`. Returns the checkpoint dir."""
+        if self._writer is not None:
+            self._writer.flush()  # events up to this step are on disk with the checkpoint
+        return ckpt.save_checkpoint(self.checkpoints_dir, step, agents, state, keep=self.keep_checkpoints)
+
+    def load_checkpoint(self, step: int | None = None) -> tuple[dict[str, Path], dict[str, Any]]:
+        """(agent name -> HF dir, trainer state) of checkpoint `step` (None = newest). Drops logged
+        metrics after that step, since the resumed run logs them again."""
+        path = ckpt.resolve_checkpoint(self.path, step)
+        agent_dirs, state = ckpt.load_checkpoint(path)
+        loaded_step = int(json.loads((path / ckpt.META_FILE).read_text(encoding="utf-8"))["step"])
+        self._truncate_metrics_after(loaded_step)
+        return agent_dirs, state
+
+    def latest_checkpoint(self) -> Path | None:
+        return ckpt.find_latest_checkpoint(self.path)
+
+    def close(self) -> None:
+        """Flush and close the metrics file and the TensorBoard writer (call `plot()` first for final plots)."""
+        if self._metrics_file is not None:
+            self._metrics_file.close()
+            self._metrics_file = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self) -> "RunDir":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _tensorboard(self) -> Any:
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step hides events a crashed run wrote after the checkpoint we resumed from.
+            self._writer = SummaryWriter(str(self.path / "tb"), purge_step=self._purge_step)
+        return self._writer
+
+    def _truncate_metrics_after(self, step: int) -> None:
+        if self._metrics_file is not None:
+            self._metrics_file.close()
+            self._metrics_file = None
+        if self.metrics_path.is_file():
+            kept = []
+            for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+                try:
+                    if json.loads(line)["step"] <= step:
+                        kept.append(line + "\n")
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # torn line from the crash
+            _write_text_atomic(self.metrics_path, "".join(kept))
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._purge_step = step + 1
+
+
+def _flatten(metrics: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    for key, value in metrics.items():
+        if not isinstance(key, str):
+            raise ValueError(f"metric names must be strings, got {key!r}")
+        full = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _flatten(value, full + "/")
+        else:
+            yield full, value
+
+
+def _jsonable(key: str, value: Any) -> Any:
+    if isinstance(value, (torch.Tensor, np.ndarray, np.generic)):
+        n = value.numel() if isinstance(value, torch.Tensor) else value.size
+        if n != 1:
+            raise ValueError(f"metric {key!r} is an array of shape {tuple(value.shape)}; log a scalar "
+                             "(e.g. its mean) instead")
+        value = value.item()
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    raise ValueError(f"metric {key!r} must be a number, bool, str or None, got {type(value).__name__}; "
+                     "log a scalar (e.g. tensor.item()) or a dict of scalars")
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
