@@ -1,0 +1,217 @@
+"""Accuracy and speed of hacrl's verifiers against math-verify 0.9.0, suite by suite.
+
+    python bench/verifiers.py            # full run (minutes on 2 cores); paste the table into docs/verifiers.md
+    python bench/verifiers.py --quick    # a few cases per suite: a seconds-long smoke run
+
+Suites: (1) the public 275 math-verify cases, (2) hacrl's labelled suite, GSM8K part and MATH
+part, (3) GSM8K test golds vs their `####` lines (+ shifted negatives), (4) MATH-500 answers vs
+the boxed answer of their solutions (+ shifted numeric negatives), (5) hostile inputs.
+
+math-verify runs in this (main) thread because its timeouts use SIGALRM. "speed" is
+math-verify's total time over ours on the same cases (higher is better for us).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # `python bench/verifiers.py` from a clone without installing
+
+import verifiers  # noqa: E402
+from verifiers.numbers import parse_number  # noqa: E402
+
+DATA = REPO.parent / "shared" / "data"
+SUITE = REPO / "tests" / "data" / "verifier_suite.jsonl"
+
+
+@dataclass
+class Case:
+    response: str
+    gold: str
+    expected: int | None  # None: unlabelled (hostile inputs scored for time only)
+    mv: dict  # math-verify options for this case (extraction configs, precision, ...)
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.open()]
+
+
+def public_cases() -> list[Case]:
+    out = []
+    for r in _jsonl(DATA / "verifier-cases" / "cases.jsonl"):
+        opts = {k: r[k] for k in ("precision", "strict", "allow_set_relation_comp") if k in r}
+        mt = r["match_types"]
+        opts["match_types"] = mt if isinstance(mt, list) and all(len(m) > 1 for m in mt) else None
+        out.append(Case(r["pred"], r["gold"], r["expected"], opts))
+    return out
+
+
+def suite_cases(kind: str) -> list[Case]:
+    return [Case(r["response"], r["gold"], r["expected"], {}) for r in _jsonl(SUITE) if r["kind"] == kind]
+
+
+def gsm8k_gold_cases() -> list[Case]:
+    rows = _jsonl(DATA / "gsm8k" / "test.jsonl")
+    finals = [r["answer"].split("####")[-1].strip() for r in rows]
+    out = [Case(r["answer"], f, 1, {}) for r, f in zip(rows, finals)]
+    # Negatives: each solution against the next problem's final, when the values differ.
+    for i, r in enumerate(rows):
+        other = finals[(i + 1) % len(rows)]
+        if parse_number(other) != parse_number(finals[i]):
+            out.append(Case(r["answer"], other, 0, {}))
+    return out
+
+
+def math500_cases() -> list[Case]:
+    rows = _jsonl(DATA / "math500" / "test.jsonl")
+    out = [Case(r["solution"], r["answer"], 1, {}) for r in rows]
+    for i, r in enumerate(rows):  # negatives only where both answers are plain, different numbers
+        other = rows[(i + 1) % len(rows)]["answer"]
+        a, b = _num(r["answer"]), _num(other)
+        if a is not None and b is not None and a != b:
+            out.append(Case(r["solution"], other, 0, {}))
+    return out
+
+
+def _num(s: str):
+    try:
+        return parse_number(s)
+    except ValueError:
+        return None
+
+
+def hostile_cases() -> list[Case]:
+    payload = "__import__('os').system('echo hi')"
+    labelled = [("Matrix([[1]])", "1", 0), ("\\boxed{Matrix([[1]])}", "1", 0), ("S.One", "1", 0),
+                ("\\boxed{S.One}", "1", 0), (payload, "1", 0), (f"\\boxed{{{payload}}}", "1", 0),
+                ("\\boxed{9^{9^{9^9}}}", "1", 0), ("\\boxed{(10^{100000})!}", "1", 0),
+                ("#### 1e999999", "1", 0), ("\\boxed{" + "9" * 100_000 + "}", "1", 0),
+                ("\\boxed{1e999999}", "1e999998", 0), ("#### 5\x00", "5", 1), ("\\boxed{5}\x00", "5", 1)]
+    unlabelled = ["(" * 5000 + "1" + ")" * 5000, "x" * 200_000, "\\boxed{1" + "}" * 3 + "{" * 7,
+                  "\x00" * 1000, "\\frac{1}{" * 2000 + "2" + "}" * 2000, "1" + ",000" * 30_000,
+                  "1/" * 10_000 + "1", "The answer is " + "1 " * 100_000, "\\boxed{" * 3000,
+                  "9^{9^{9^9}}", "(10^{100000})!", "\\sqrt{" * 500 + "2" + "}" * 500]
+    return [Case(r, g, e, {}) for r, g, e in labelled] + [Case(r, "1", None, {}) for r in unlabelled]
+
+
+# ---- runners ----------------------------------------------------------------------------------
+
+def ours(name: str) -> Callable[[Case], bool]:
+    v = verifiers.get_verifier(name)
+    return lambda c: v.check(c.response, c.gold).correct
+
+
+def math_verify_runner() -> Callable[[Case], bool] | None:
+    try:
+        from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+    except ImportError:
+        return None
+    configs = {"latex": LatexExtractionConfig(), "expr": ExprExtractionConfig()}
+
+    def run(c: Case) -> bool:
+        kw = {}
+        if c.mv.get("match_types"):
+            kw["extraction_config"] = [configs[m] for m in c.mv["match_types"]]
+        gold, pred = parse(c.gold, **kw), parse(c.response, **kw)
+        vkw = {k: c.mv[k] for k in ("strict", "allow_set_relation_comp") if k in c.mv}
+        if "precision" in c.mv:
+            vkw["float_rounding"] = c.mv["precision"]
+        return bool(verify(gold, pred, **vkw))
+
+    return run
+
+
+@dataclass
+class Row:
+    suite: str
+    n: int
+    name: str
+    accuracy: float | None
+    total: float
+    times: list[float]
+    errors: int
+
+
+def measure(suite: str, cases: list[Case], name: str, fn: Callable[[Case], bool]) -> Row:
+    times, right, labelled, errors = [], 0, 0, 0
+    try:  # warm-up outside the clock: first-call imports and caches are not per-check cost
+        fn(Case("The answer is \\boxed{2}.", "2", 1, {}))
+    except Exception:  # noqa: BLE001
+        pass
+    for c in cases:
+        start = time.perf_counter()
+        try:
+            got = fn(c)
+        except Exception:  # noqa: BLE001 - a raising verifier is counted, not fatal to the bench
+            got, errors = False, errors + 1
+        times.append(time.perf_counter() - start)
+        if c.expected is not None:
+            labelled += 1
+            right += int(got) == c.expected
+    return Row(suite, len(cases), name, right / labelled if labelled else None, sum(times), times, errors)
+
+
+def _pct(times: list[float], q: float) -> float:
+    s = sorted(times)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def render(rows: list[Row]) -> str:
+    mv_total = {r.suite: r.total for r in rows if r.name == "math-verify"}
+    out = ["| suite | n | verifier | accuracy | total s | p50 ms | p99 ms | max ms | raised | speed vs math-verify |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        acc = "—" if r.accuracy is None else f"{r.accuracy:.3f}"
+        speed = "—" if r.name == "math-verify" or r.suite not in mv_total else f"{mv_total[r.suite] / max(r.total, 1e-9):.1f}x"
+        out.append(f"| {r.suite} | {r.n} | {r.name} | {acc} | {r.total:.2f} | {statistics.median(r.times) * 1e3:.2f} "
+                   f"| {_pct(r.times, 0.99) * 1e3:.2f} | {max(r.times) * 1e3:.1f} | {r.errors} | {speed} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="8 cases per suite: a smoke run of seconds")
+    ap.add_argument("--no-math-verify", action="store_true", help="skip the math-verify baseline")
+    args = ap.parse_args()
+
+    have_math = "math" in verifiers.available_verifiers()
+    suites: list[tuple[str, Callable[[], list[Case]], list[str]]] = [
+        ("public-275", public_cases, ["math", "gsm8k"]),
+        ("suite-gsm8k", lambda: suite_cases("gsm8k"), ["gsm8k", "gsm8k-strict", "gsm8k-flexible"]),
+        ("suite-math", lambda: suite_cases("math"), ["math"]),
+        ("gsm8k-test-golds", gsm8k_gold_cases, ["gsm8k", "gsm8k-strict", "gsm8k-flexible"]),
+        ("math500-golds", math500_cases, ["math"]),
+        ("hostile", hostile_cases, ["gsm8k", "exact", "math"]),
+    ]
+    mv = None if args.no_math_verify else math_verify_runner()
+    rows: list[Row] = []
+    for suite, load, names in suites:
+        cases = load()
+        if args.quick:
+            cases = cases[:4] + cases[-4:] if len(cases) > 8 else cases
+        for name in names:
+            if name == "math" and not have_math:
+                print(f"# {suite}: 'math' verifier not registered yet - row pending", file=sys.stderr)
+                continue
+            rows.append(measure(suite, cases, name, ours(name)))
+        if mv is not None:
+            rows.append(measure(suite, cases, "math-verify", mv))
+        print(f"# done {suite} ({len(cases)} cases)", file=sys.stderr)
+    print(f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}, "
+          f"{time.strftime('%Y-%m-%d %H:%M %Z')}\n")
+    print(render(rows))
+    slow = [r for r in rows if r.suite == "hostile" and r.name != "math-verify" and max(r.times) > 0.5]
+    print(f"\nHostile checks over 0.5 s: {', '.join(r.name for r in slow) or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
