@@ -14,3 +14,6 @@ from verifiers.adapters import as_trl_reward, from_bool, from_reasoning_gym, fro
 __all__ = ["Verdict", "Verifier", "failed", "FunctionVerifier", "available_verifiers",
            "get_verifier", "register_verifier", "from_trl", "as_trl_reward", "from_bool",
            "from_reasoning_gym"]
+
+# Built-in verifiers register themselves on import.
+import verifiers.math  # noqa: E402,F401

@@ -1,0 +1,69 @@
+"""Cooperative time and size budgets for verifiers.
+
+A check must never hang on hostile model text, and it must work off the main thread and in
+worker processes, so `signal.alarm` is out. Instead every long-running step polls a
+`Budget` (a deadline) between steps, and size guards refuse the operations that could run away
+inside one library call (giant integer powers, factorials, expansions).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+class BudgetExceeded(Exception):
+    """Raised inside a check when its time or size budget is spent; the verifier turns it into
+    `Verdict(reward=0, reason="budget")`."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits for one check. The defaults keep every sympy call well under 0.1 s on a
+    slow CPU (pure-Python big integers: a 10^6-digit power alone takes ~0.25 s and dividing
+    two of them ~1.5 s, so exact numbers are capped far below that)."""
+
+    #: Longest answer span (extracted `\\boxed{}` content or bare gold) that is parsed.
+    max_answer_chars: int = 1000
+    #: Deepest bracket / operator nesting the parser follows.
+    max_depth: int = 100
+    #: Most tokens in one answer (each token becomes at most one expression node).
+    max_tokens: int = 600
+    #: Largest exact integer (in bits) a number, power or factorial may produce (~21,000 digits).
+    max_int_bits: int = 70_000
+    #: Largest n for n! (5000! has 16,326 digits).
+    max_factorial: int = 5000
+    #: Largest integer exponent on a symbolic base that sympy may expand.
+    max_symbolic_exponent: int = 64
+    #: Most terms an expansion may produce before the symbolic route is skipped.
+    max_expand_terms: int = 2000
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class Budget:
+    """A wall-clock deadline plus size limits for one check. Not shared between checks, so it
+    needs no lock."""
+
+    __slots__ = ("deadline", "limits", "seconds")
+
+    def __init__(self, seconds: float = 0.2, limits: Limits = DEFAULT_LIMITS):
+        if not seconds > 0:
+            raise ValueError(f"budget seconds must be > 0, got {seconds!r}; pass e.g. 0.2")
+        self.seconds = seconds
+        self.deadline = time.perf_counter() + seconds
+        self.limits = limits
+
+    def remaining(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def check(self) -> None:
+        """Raise `BudgetExceeded` once the deadline has passed."""
+        if time.perf_counter() > self.deadline:
+            raise BudgetExceeded(f"over the {self.seconds:g} s budget")
+
+    def require(self, ok: bool, what: str) -> None:
+        """Raise `BudgetExceeded` naming `what` when a size guard fails."""
+        if not ok:
+            raise BudgetExceeded(what)

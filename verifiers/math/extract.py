@@ -1,0 +1,164 @@
+"""Find the answer span in a response: the last `\\boxed{}` / `\\fbox{}`, else weaker rules.
+
+Every weaker rule is reported as a flag so callers can see how the answer was found.
+"""
+
+from __future__ import annotations
+
+import re
+
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
+_BRACE_RE = re.compile(r"\\.|[{}]", re.S)
+#: How many `\boxed` occurrences (from the right) are tried before giving up: bounds the work
+#: on hostile text full of unbalanced `\boxed{`.
+_MAX_BOX_TRIES = 50
+#: Longest boxed content scanned; longer answers are refused by the verifier anyway.
+_MAX_SPAN = 4000
+# Text allowed between adjacent boxes that are read as one list answer:
+# "\boxed{1}, \boxed{2}" or "\boxed{6} \text{ and } \boxed{8}".
+_GAP_RE = re.compile(r"(?:\s|[,;.$]|\\[()\[\]]|\\q?quad|\\[,;!]|\\text\{\s*(?:and|or)\s*\}|\band\b|\bor\b)*")
+_ANSWER_PHRASE_RE = re.compile(
+    r"(?:final answer|the answer|answer)\s*(?:is|:)\s*:?\s*(.+?)(?:\.\s*I hope|\s*$|\.\s*$|\.\s+[A-Z]|\n)",
+    re.I | re.S)
+_MATH_SPAN_RE = re.compile(r"\\\[(.+?)\\\]|(?<!\\)\$\$(.+?)(?<!\\)\$\$|\\\(([^\n]+?)\\\)"
+                           r"|(?<!\\)\$((?:[^$\n]|(?<=\\)\$)+?)(?<!\\)\$", re.S)
+_WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{4,}")
+#: A gold answer longer than this with `$` in it is a worked solution, not a bare answer.
+_LONG_GOLD = 200
+_DECIMAL_COMMA_RE = re.compile(r"^(-?\d+),(\d{1,2}|\d{4,})$")
+_LAST_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+
+
+def _match_braces(text: str, open_at: int) -> int:
+    """Index just past the `}` matching the `{` at `open_at`, or -1 if it is unbalanced
+    (escaped `\\{`/`\\}` do not count)."""
+    depth = 0
+    for m in _BRACE_RE.finditer(text, open_at, min(len(text), open_at + _MAX_SPAN)):
+        tok = m.group()
+        if tok == "{":
+            depth += 1
+        elif tok == "}":
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    return -1
+
+
+def _box_at(text: str, m: re.Match) -> tuple[int, int, str] | None:
+    """(start, end, content) of the box whose command `m` matched, or None if malformed."""
+    i = m.end()
+    n = len(text)
+    while i < n and text[i] in " \t":
+        i += 1
+    if i < n and text[i] == "{":
+        end = _match_braces(text, i)
+        if end < 0:
+            return None
+        return m.start(), end, text[i + 1:end - 1]
+    if i > m.end() and i < n:  # `\boxed 5`: one token up to whitespace or `$`
+        j = i
+        while j < n and not text[j].isspace() and text[j] != "$":
+            j += 1
+        return (m.start(), j, text[i:j]) if j > i else None
+    return None
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last well-formed `\\boxed{...}`, `\\fbox{...}` or `\\boxed X` in `text`.
+
+    Adjacent boxes separated only by commas, "and"/"or" or spacing ("\\boxed{1}, \\boxed{2}")
+    are joined into one comma list, since that is how several answers are usually boxed.
+    """
+    matches = list(_BOX_RE.finditer(text))
+    boxes: list[tuple[int, int, str]] = []
+    for m in reversed(matches[-_MAX_BOX_TRIES:]):
+        box = _box_at(text, m)
+        if box is None:
+            continue
+        if boxes:
+            if box[1] > boxes[-1][0]:  # nested inside the box already taken
+                continue
+            gap = text[box[1]:boxes[-1][0]]
+            if _GAP_RE.fullmatch(gap) is None:
+                break
+        boxes.append(box)
+    if not boxes:
+        return None
+    return ", ".join(b[2] for b in reversed(boxes))
+
+
+def _last(pattern: re.Pattern, text: str) -> re.Match | None:
+    found = None
+    for found in pattern.finditer(text):
+        pass
+    return found
+
+
+def _answer_phrase(text: str) -> str | None:
+    """X in the last "final answer is X" / "Answer: X"; inside X, its last math span, or its
+    last number when X is a sentence ("Jane started 3 hours ago")."""
+    phrase = None
+    for _ in range(3):  # "Final Answer: The final answer is 7.78"
+        m = _last(_ANSWER_PHRASE_RE, text)
+        if m is None or not m.group(1).strip():
+            break
+        phrase = text = m.group(1).strip()
+    if phrase is None:
+        return None
+    span = _last(_MATH_SPAN_RE, phrase)
+    if span is not None and not phrase[span.end():].strip(" .,;!"):  # "... is $x$."
+        return next(g for g in span.groups() if g is not None).strip() or None
+    if _WORD_RE.search(_MATH_SPAN_RE.sub(" ", phrase)):
+        num = _last(_LAST_NUMBER_RE, phrase)
+        return num.group().rstrip(",") if num else None
+    return phrase
+
+
+def extract_answer(text: str) -> tuple[str | None, tuple[str, ...]]:
+    """The answer span of a model response and flags naming any weak rule used.
+
+    Order: last `\\boxed{}`; "final answer is X"; last `$..$`/`\\(..\\)`/`\\[..\\]` span; a
+    short response taken whole; the last number. Returns (None, ()) when nothing is found.
+    """
+    boxed = last_boxed(text)
+    if boxed is not None:
+        return boxed, ()
+    if _BOX_RE.search(text):
+        # a \boxed{ that never closes (cut-off or hostile text): no answer, not a guess
+        return None, ("unbalanced_boxed",)
+    phrase = _answer_phrase(text)
+    if phrase:
+        return phrase, ("fallback_answer_phrase",)
+    span = None
+    for span in _MATH_SPAN_RE.finditer(text):
+        pass
+    if span is not None:
+        inner = next(g for g in span.groups() if g is not None)
+        if inner.strip():
+            return inner.strip(), ("fallback_math_span",)
+    stripped = text.strip()
+    if stripped and len(stripped) <= 40 and not _WORD_RE.search(stripped):
+        return stripped, ("fallback_whole_response",)
+    num = _last(_LAST_NUMBER_RE, text)
+    if num is not None:
+        # "2,74" / "1000,99": a decimal comma (a thousands group has exactly 3 digits)
+        return _DECIMAL_COMMA_RE.sub(r"\1.\2", num.group().rstrip(",")), ("fallback_last_number",)
+    if stripped and len(stripped) <= 40:  # a short text answer: "Evelyn"
+        return stripped, ("fallback_whole_response",)
+    return None, ()
+
+
+def extract_gold(answer: str) -> str:
+    """The gold answer: the last boxed content if the gold is a full solution, else the gold
+    itself with its outer math delimiters removed."""
+    boxed = last_boxed(answer)
+    if boxed is not None:
+        return boxed
+    s = answer.strip()
+    if len(s) > _LONG_GOLD and "$" in s:  # a worked solution without \boxed: read it like a response
+        span, _ = extract_answer(s)
+        return span if span is not None else s
+    for left, right in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
+        if s.startswith(left) and s.endswith(right) and len(s) >= len(left) + len(right):
+            return s[len(left):len(s) - len(right)].strip()
+    return s

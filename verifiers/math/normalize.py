@@ -1,0 +1,99 @@
+"""String-level LaTeX clean-up applied to both answers before anything is parsed.
+
+Only layout and notation that never changes a value is removed here (`\\left`, `\\dfrac`,
+spacing, `\\text{}` wrappers, trailing units, thousands separators); values are compared later.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+_SUBS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), r) for p, r in (
+    (r"(?<!\\)\\\\(?=[a-zA-Z])", r"\\"),  # JSON-style double escapes: \\frac -> \frac
+    (r"\\left\.|\\right\.", ""),
+    (r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg|Bigg)(?![a-zA-Z])", ""),
+    (r"\\(?:displaystyle|textstyle|limits)(?![a-zA-Z])", ""),
+    (r"\\[dtc]frac(?![a-zA-Z])", r"\\frac"),
+    (r"(\d)\s*(?:\{\s*,\s*\}|,\\!|\\!,)\s*(?=\d{3}(?!\d))", r"\1"),  # LaTeX thousands: 11,\!111 or 1{,}000
+    (r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree(?![a-zA-Z])", ""),
+    (r"\\%", "%"),
+    (r"\\\$|\$", ""),
+    (r"\\\(|\\\)|\\\[|\\\]", " "),
+    (r"(?<!\\)\\!", ""),
+    (r"(?<!\\)\\[,;: ]|\\q?quad|~", " "),
+    (r"\\(?:mathrm|mathbf|mathit|mathsf|mathnormal)\s*\{\s*([a-zA-Z])\s*\}", r"\1"),
+    (r"\\dots|\\ldots|\\cdots", r"\\dots"),
+))
+_TEXT_RE = re.compile(
+    r"\\(?:text|textbf|textit|textnormal|textrm|textup|textsf|mbox|mathrm|mathbf|mathit|mathsf|operatorname|hbox)"
+    r"\s*\{([^{}]*)\}")
+_UNIT_WORDS = (
+    "units?|square units|sq units|cm|centimeters?|mm|millimeters?|km|kilometers?|meters?|m|inches|inch|in|feet|foot|ft|"
+    "yards?|miles?|mph|kg|grams?|g|pounds?|lbs?|ounces?|oz|dollars?|cents?|yuan|euros?|degrees?|deg|radians?|rad|"
+    "hours?|hrs?|minutes?|mins?|seconds?|secs?|days?|weeks?|months?|years?|people|students|ways|sq")
+_TRAILING_UNIT_RE = re.compile(rf"(?<=[\d}})a-zA-Z%])\s*(?:{_UNIT_WORDS})(?:\s*\^\s*\{{?\d\}}?)?\s*\.?\s*$")
+_TRAILING_WORDS_RE = re.compile(r"(?<=[\d}) ])\s*(?<!\\)(?:\b[a-zA-Z]{3,}\b\s*)+$")
+# words that carry meaning after a number: functions, and "or"/"and" lists
+_KEEP_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "and", "for", "arcsin",
+               "arccos", "arctan", "sinh", "cosh", "tanh"}
+_PERCENT_WORD_RE = re.compile(r"\s*(?:percentage|percent|pct)\s*$")
+_REPEATING_RE = re.compile(r"(\d*)\.(\d*)\\overline\s*\{?(\d+)\}?")
+_CONNECTIVE_RE = re.compile(r"\s*,?\s+(?:and|or)\s+|\s*,\s*(?:and|or)\s+"
+                            r"|(?<=[)\]}])\s*(?:and|or)\s*(?=[(\[{\\])")
+_THOUSANDS_RE = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d{1,3}(?: \d{3})+(?:\.\d+)?")
+_CHOICE_RE = re.compile(r"\(?([A-E])\)?")
+
+
+def _repeating(m: re.Match) -> str:
+    whole, fixed, rep = m.group(1) or "0", m.group(2), m.group(3)
+    value = (Fraction(int(whole)) + Fraction(int(fixed or "0"), 10 ** len(fixed))
+             + Fraction(int(rep), (10 ** len(rep) - 1) * 10 ** len(fixed)))
+    return f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
+
+
+def unwrap_text(s: str) -> str:
+    """Replace `\\text{...}`-style wrappers by their content (innermost first)."""
+    for _ in range(10):
+        new = _TEXT_RE.sub(lambda m: f" {m.group(1)} ", s)
+        if new == s:
+            break
+        s = new
+    return s
+
+
+def normalize(s: str) -> str:
+    """Canonical LaTeX string of an answer: same value and notation -> same string."""
+    s = s.strip()
+    for pat, rep in _SUBS:
+        s = pat.sub(rep, s)
+    s = unwrap_text(s)
+    s = _REPEATING_RE.sub(_repeating, s)
+    s = " ".join(s.split()).strip(" ,;").rstrip(".")
+    if _PERCENT_WORD_RE.search(s) and any(c.isdigit() for c in s):
+        s = _PERCENT_WORD_RE.sub("%", s)
+    for _ in range(3):  # "15 cm^2", "125 miles"; only after something numeric
+        new = _TRAILING_UNIT_RE.sub("", s).strip()
+        if new == s or not any(c.isdigit() for c in new):
+            break
+        s = new
+    m = _TRAILING_WORDS_RE.search(s)
+    if m and m.start() > 0 and any(c.isdigit() for c in s[:m.start()]) and not any(
+            w in _KEEP_WORDS for w in m.group().split()):
+        s = s[:m.start()].strip()  # "81 teachers", "8\sqrt{3} square inches"
+    if _THOUSANDS_RE.fullmatch(s):
+        s = s.replace(",", "").replace(" ", "")
+    if any(c.isdigit() for c in s) or "\\" in s:
+        s = _CONNECTIVE_RE.sub(", ", s)
+    return s.strip(" ,;").rstrip(".")
+
+
+def text_key(s: str) -> str:
+    """Loose key for text answers: lower case, letters and digits only."""
+    return "".join(c for c in unwrap_text(s).lower() if c.isalnum())
+
+
+def choice_letter(s: str) -> str | None:
+    """"A".."E" when the normalized answer is a multiple-choice letter like `(B)`."""
+    m = _CHOICE_RE.fullmatch(s.strip())
+    return m.group(1) if m else None

@@ -1,0 +1,534 @@
+"""A safe parser from normalized LaTeX / plain math to sympy objects.
+
+Model text is never handed to `eval`, `sympify`, `parse_expr` or `parse_latex`. A regex
+tokenizer accepts only numbers, letters, a whitelist of commands and operators; a
+recursive-descent parser builds sympy objects itself, checking the budget and the size guards
+in `verifiers.budget` before every operation that could grow without bound.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import sympy as sp
+
+from verifiers.budget import Budget, BudgetExceeded
+
+
+class ParseError(ValueError):
+    """The text is not an answer this parser understands (reason "parse_error")."""
+
+
+@dataclass(frozen=True)
+class PM:
+    """`a \\pm b`: the values it stands for."""
+    alts: tuple
+
+
+@dataclass(frozen=True)
+class Seq:
+    """Comma-separated values. kind: "list" (bare or `{}`), "set" (`\\{\\}`), "tuple"
+    (3+ items in brackets), "pair" (`(a, b)`: a point or an open interval), "ratio" (`a:b`)."""
+    kind: str
+    items: tuple
+
+
+@dataclass(frozen=True)
+class Ival:
+    """An interval with explicit open/closed ends."""
+    lo: Any
+    hi: Any
+    lopen: bool
+    ropen: bool
+
+
+@dataclass(frozen=True)
+class SetUnion:
+    parts: tuple
+
+
+@dataclass(frozen=True)
+class Rel:
+    """A chain `parts[0] ops[0] parts[1] ...`; ops in = < <= > >= != in ~ (approximately)."""
+    ops: tuple
+    parts: tuple
+
+
+@dataclass(frozen=True)
+class Mat:
+    rows: tuple
+
+
+@dataclass(frozen=True)
+class Pct:
+    """`x%`: compared as x, or as x/100 against a bare number."""
+    value: Any
+
+
+_TOKEN_RE = re.compile(r"(\d+\.?\d*|\.\d+)|(\\[a-zA-Z]+|\\[{}|\\])|([a-zA-Z]+)"
+                       r"|(<=|>=|!=|[-+*/^_=<>!()\[\]{},;:|&%])|(\s+)")
+_FUNCS = {"sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "cot": sp.cot, "sec": sp.sec,
+          "csc": sp.csc, "arcsin": sp.asin, "arccos": sp.acos, "arctan": sp.atan,
+          "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "ln": sp.log, "log": sp.log,
+          "exp": sp.exp}
+_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta",
+          "vartheta", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "phi",
+          "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Sigma", "Phi",
+          "Psi", "Omega"}
+_REL_OPS = {"=": "=", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "!=": "!=",
+            "\\le": "<=", "\\leq": "<=", "\\leqslant": "<=", "\\ge": ">=", "\\geq": ">=",
+            "\\geqslant": ">=", "\\lt": "<", "\\gt": ">", "\\ne": "!=", "\\neq": "!=",
+            "\\approx": "~", "\\in": "in"}
+_MUL_OPS = {"*", "\\cdot", "\\times"}
+_DIV_OPS = {"/", "\\div"}
+_MATRIX_ENVS = {"pmatrix", "bmatrix", "matrix", "vmatrix", "Bmatrix", "array", "smallmatrix"}
+_ROOT_MAX_BITS = 3000  # sympy factors small primes out of roots; keep that cheap
+
+
+def tokenize(s: str, max_tokens: int) -> list[tuple[str, str]]:
+    """(kind, text) tokens: kind in num, cmd, word, op. Anything else is a ParseError."""
+    out: list[tuple[str, str]] = []
+    pos = 0
+    for m in _TOKEN_RE.finditer(s):
+        if m.start() != pos:
+            break
+        pos = m.end()
+        if m.lastindex == 5:
+            continue
+        out.append((("num", "cmd", "word", "op")[m.lastindex - 1], m.group()))
+        if len(out) > max_tokens:
+            raise BudgetExceeded(f"more than {max_tokens} tokens")
+    if pos != len(s):
+        raise ParseError(f"unexpected character {s[pos]!r} at {pos}")
+    return out
+
+
+def _bits(r: sp.Rational) -> int:
+    return max(int(r.p).bit_length(), int(r.q).bit_length())
+
+
+def _max_bits(e: sp.Basic) -> int:
+    return max((_bits(a) for a in e.atoms(sp.Rational)), default=1)
+
+
+def _is_expr(v: Any) -> bool:
+    return isinstance(v, sp.Expr)
+
+
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, str]], budget: Budget):
+        self.toks = tokens
+        self.i = 0
+        self.depth = 0
+        self.budget = budget
+        self.lim = budget.limits
+        self.last_kind = ""
+
+    # -- token helpers -------------------------------------------------------------------
+    def peek(self, k: int = 0) -> tuple[str, str]:
+        j = self.i + k
+        return self.toks[j] if j < len(self.toks) else ("end", "")
+
+    def take(self) -> tuple[str, str]:
+        tok = self.peek()
+        self.i += 1
+        return tok
+
+    def expect(self, text: str) -> None:
+        tok = self.take()
+        if tok[1] != text:
+            raise ParseError(f"expected {text!r}, got {tok[1] or 'end of answer'!r}")
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > self.lim.max_depth:
+            raise BudgetExceeded(f"nesting deeper than {self.lim.max_depth}")
+        self.budget.check()
+
+    # -- guarded arithmetic --------------------------------------------------------------
+    def arith(self, op: str, a: Any, b: Any) -> Any:
+        if isinstance(a, PM) or isinstance(b, PM):
+            alts_a = a.alts if isinstance(a, PM) else (a,)
+            alts_b = b.alts if isinstance(b, PM) else (b,)
+            if len(alts_a) * len(alts_b) > 8:
+                raise ParseError("too many plus-minus alternatives")
+            return PM(tuple(dict.fromkeys(self.arith(op, x, y) for x in alts_a for y in alts_b)))
+        if isinstance(a, Mat) and isinstance(b, Mat) and op in "+-*":
+            return self.matrix_arith(op, a, b)
+        if not (_is_expr(a) and _is_expr(b)):
+            raise ParseError(f"cannot apply {op!r} to {type(a).__name__} and {type(b).__name__}")
+        self.budget.check()
+        if op == "+":
+            r = a + b
+        elif op == "-":
+            r = a - b
+        elif op == "*":
+            r = a * b
+        elif op == "/":
+            if b == 0:
+                raise ParseError("division by zero")
+            r = a / b
+        else:
+            r = self.power(a, b)
+        if isinstance(r, sp.Rational) and _bits(r) > self.lim.max_int_bits:
+            raise BudgetExceeded("number too large")
+        return r
+
+    def matrix_arith(self, op: str, a: Mat, b: Mat) -> Mat:
+        """Sum or product of two (small) matrices, as in "the answer is A + B"."""
+        if max(len(a.rows), len(a.rows[0]), len(b.rows), len(b.rows[0])) > 10:
+            raise BudgetExceeded("matrix arithmetic on more than 10x10")
+        ma, mb = sp.Matrix(a.rows), sp.Matrix(b.rows)
+        try:
+            out = ma + mb if op == "+" else ma - mb if op == "-" else ma * mb
+        except sp.ShapeError as exc:
+            raise ParseError(f"matrix shapes do not fit: {exc}") from None
+        return Mat(tuple(tuple(out.row(i)) for i in range(out.rows)))
+
+    def power(self, base: sp.Expr, exp: sp.Expr) -> sp.Expr:
+        lim = self.lim
+        if isinstance(exp, sp.Rational) and exp != 0:
+            size = abs(exp) * _max_bits(base)
+            if base.is_Rational and (base in (0, 1, -1)):
+                size = 1
+            if size > lim.max_int_bits and not (base.is_Symbol or base.is_NumberSymbol):
+                raise BudgetExceeded("power too large")
+            if abs(exp) > 100_000:
+                raise BudgetExceeded("exponent too large")
+            if not exp.is_Integer and base.is_Rational and _bits(base) > _ROOT_MAX_BITS:
+                raise BudgetExceeded("root of a huge number")
+        elif isinstance(exp, sp.Expr) and exp.is_number and base.is_number:
+            big = [a for a in exp.atoms(sp.Rational) if _bits(a) > 64]
+            if big:
+                raise BudgetExceeded("exponent too large")
+        return sp.Pow(base, exp)
+
+    # -- grammar -------------------------------------------------------------------------
+    def parse(self) -> Any:
+        items = self.comma_list(("end",))
+        if self.peek()[0] != "end":
+            raise ParseError(f"unexpected {self.peek()[1]!r}")
+        return items[0] if len(items) == 1 else Seq("list", tuple(items))
+
+    def comma_list(self, closers: tuple[str, ...]) -> list:
+        items = [self.relation()]
+        while self.peek()[1] in (",", ";"):
+            self.take()
+            if self.peek()[1] in closers or self.peek()[0] in closers:
+                break
+            items.append(self.relation())
+        return items
+
+    def relation(self) -> Any:
+        parts = [self.ratio()]
+        ops: list[str] = []
+        while self.peek()[1] in _REL_OPS:
+            ops.append(_REL_OPS[self.take()[1]])
+            parts.append(self.ratio())
+        return Rel(tuple(ops), tuple(parts)) if ops else parts[0]
+
+    def ratio(self) -> Any:
+        parts = [self.union()]
+        while self.peek()[1] == ":":
+            self.take()
+            parts.append(self.union())
+        return Seq("ratio", tuple(parts)) if len(parts) > 1 else parts[0]
+
+    def union(self) -> Any:
+        parts = [self.sum()]
+        while self.peek()[1] == "\\cup":
+            self.take()
+            parts.append(self.sum())
+        return SetUnion(tuple(parts)) if len(parts) > 1 else parts[0]
+
+    def sum(self) -> Any:
+        self.enter()
+        first = self.peek()[1]
+        if first in ("+", "-", "\\pm", "\\mp"):
+            self.take()
+            acc: Any = sp.Integer(0)
+            acc = self.signed(acc, first, self.term())
+        else:
+            acc = self.term()
+        while self.peek()[1] in ("+", "-", "\\pm", "\\mp"):
+            op = self.take()[1]
+            acc = self.signed(acc, op, self.term())
+        if self.peek()[1] == "%":
+            self.take()
+            acc = Pct(acc)
+        self.depth -= 1
+        return acc
+
+    def signed(self, acc: Any, op: str, term: Any) -> Any:
+        if op in ("+", "-"):
+            if acc == 0 and op == "-" and not _is_expr(term) and not isinstance(term, PM):
+                if isinstance(term, Ival):
+                    raise ParseError("negated interval")
+                raise ParseError(f"cannot negate {type(term).__name__}")
+            return self.arith(op, acc, term)
+        return PM((self.arith("+", acc, term), self.arith("-", acc, term)))
+
+    def term(self) -> Any:
+        acc = self.factor()
+        prev_kind, n_factors = self.last_kind, 1
+        while True:
+            kind, text = self.peek()
+            if text in _MUL_OPS or text in _DIV_OPS:
+                self.take()
+                rhs = self.factor()
+                acc = self.arith("*" if text in _MUL_OPS else "/", acc, rhs)
+            elif kind in ("num", "word") or text in ("(", "{") or (
+                    kind == "cmd" and (text[1:] in _FUNCS or text[1:] in _GREEK
+                                       or text in ("\\frac", "\\sqrt", "\\pi", "\\binom", "\\begin"))):
+                rhs = self.factor()
+                if n_factors == 1 and prev_kind == "num" and self.last_kind == "numfrac":
+                    # mixed number: 2\frac12 = 5/2 (and -2\frac12 = -5/2)
+                    acc = self.arith("-" if acc.could_extract_minus_sign() else "+", acc, rhs)
+                else:
+                    acc = self.arith("*", acc, rhs)
+            else:
+                return acc
+            n_factors += 1
+
+    def factor(self) -> Any:
+        if self.peek()[1] == "-":
+            self.take()
+            inner = self.factor()
+            kind = self.last_kind
+            out = self.arith("*", sp.Integer(-1), inner)
+            self.last_kind = kind
+            return out
+        if self.peek()[1] == "+":
+            self.take()
+            return self.factor()
+        return self.postfix()
+
+    def postfix(self) -> Any:
+        base = self.primary()
+        while True:
+            text = self.peek()[1]
+            if text == "^":
+                self.take()
+                base = self.arith("^", base, self.exponent())
+                self.last_kind = "expr"
+            elif text == "!":
+                self.take()
+                base = self.factorial(base)
+                self.last_kind = "expr"
+            else:
+                return base
+
+    def exponent(self) -> Any:
+        sign = 1
+        while self.peek()[1] in ("-", "+"):
+            sign = -sign if self.take()[1] == "-" else sign
+        val = self.primary()
+        return self.arith("*", sp.Integer(sign), val) if sign < 0 else val
+
+    def factorial(self, n: Any) -> sp.Expr:
+        if not _is_expr(n):
+            raise ParseError("factorial of a non-number")
+        if n.is_Integer:
+            if n < 0:
+                raise ParseError("factorial of a negative integer")
+            if n > self.lim.max_factorial:
+                raise BudgetExceeded(f"factorial of {n} is too large")
+        elif n.is_number:
+            raise ParseError("factorial of a non-integer")
+        return sp.factorial(n)
+
+    def group(self) -> Any:
+        """A `{...}` argument, or one character / token (`\\frac12`, `\\sqrt3`)."""
+        kind, text = self.peek()
+        if text == "{":
+            self.take()
+            items = self.comma_list(("}",))
+            self.expect("}")
+            return items[0] if len(items) == 1 else Seq("list", tuple(items))
+        if kind in ("num", "word") and len(text) > 1:
+            self.toks[self.i] = (kind, text[1:])
+            self.toks.insert(self.i, (kind, text[0]))
+        return self.primary()
+
+    def subscript(self) -> str:
+        self.expect("_")
+        if self.peek()[1] != "{":
+            return self.take()[1]
+        self.take()
+        parts, depth = [], 1
+        while True:
+            tok = self.take()
+            if tok[0] == "end":
+                raise ParseError("unclosed subscript")
+            depth += (tok[1] == "{") - (tok[1] == "}")
+            if depth == 0:
+                return "".join(parts)
+            parts.append(tok[1])
+
+    def primary(self) -> Any:
+        self.enter()
+        try:
+            return self._primary()
+        finally:
+            self.depth -= 1
+
+    def _primary(self) -> Any:
+        kind, text = self.take()
+        self.last_kind = "expr"
+        if kind == "num":
+            if self.peek()[1] == "_":  # 204_5: a numeral in another base, kept as a name
+                return sp.Symbol(f"{text}_{self.subscript()}")
+            val = Fraction(text)
+            if max(val.numerator.bit_length(), val.denominator.bit_length()) > self.lim.max_int_bits:
+                raise BudgetExceeded("number too large")
+            self.last_kind = "num"
+            return sp.Rational(val.numerator, val.denominator)
+        if kind == "word":
+            return self.word(text)
+        if text in ("(", "["):
+            return self.bracketed(text)
+        if text == "{":
+            items = self.comma_list(("}",))
+            self.expect("}")
+            return items[0] if len(items) == 1 else Seq("list", tuple(items))
+        if text == "|":
+            inner = self.sum()
+            self.expect("|")
+            if not _is_expr(inner):
+                raise ParseError("absolute value of a non-number")
+            return sp.Abs(inner)
+        if kind == "cmd":
+            return self.command(text)
+        raise ParseError(f"unexpected {text or 'end of answer'!r}")
+
+    def word(self, text: str) -> Any:
+        if text in _FUNCS:
+            return self.function(text)
+        if len(text) > 3:
+            raise ParseError(f"unknown word {text!r}")
+        syms = [sp.E if c == "e" else sp.I if c == "i" else sp.Symbol(c) for c in text]
+        if self.peek()[1] == "_":
+            syms[-1] = sp.Symbol(f"{text[-1]}_{self.subscript()}")
+        out = syms[0]
+        for s in syms[1:]:
+            out = out * s
+        return out
+
+    def bracketed(self, opener: str) -> Any:
+        items = self.comma_list((")", "]"))
+        closer = self.take()[1]
+        if closer not in (")", "]"):
+            raise ParseError(f"unclosed {opener!r}")
+        if len(items) == 1:
+            if opener == "(" and closer == ")" or opener == "[" and closer == "]":
+                return items[0]
+            raise ParseError("interval needs two ends")
+        if len(items) == 2 and all(_is_expr(v) for v in items):
+            if opener == "(" and closer == ")":
+                return Seq("pair", tuple(items))
+            return Ival(items[0], items[1], opener == "(", closer == ")")
+        if opener == "(" and closer == ")" or opener == "[" and closer == "]":
+            return Seq("tuple", tuple(items))
+        raise ParseError("mismatched brackets")
+
+    def function(self, name: str) -> Any:
+        power = None
+        if self.peek()[1] == "^":
+            self.take()
+            power = self.exponent()
+        base = None
+        if name == "log" and self.peek()[1] == "_":
+            self.take()
+            base = self.group()
+        arg = self.postfix()
+        if self.peek()[0] == "word" and _is_expr(arg) and arg.is_number:
+            arg = self.arith("*", arg, self.postfix())  # \sin 2x
+        if not _is_expr(arg) or (base is not None and not _is_expr(base)):
+            raise ParseError(f"{name} of a non-number")
+        val = sp.log(arg, base) if base is not None else _FUNCS[name](arg)
+        return self.arith("^", val, power) if power is not None else val
+
+    def command(self, text: str) -> Any:
+        name = text[1:]
+        if name in _FUNCS:
+            return self.function(name)
+        if name in _GREEK:
+            return sp.Symbol(name)
+        if name == "pi":
+            return sp.pi
+        if name == "infty":
+            return sp.oo
+        if name == "frac":
+            num, den = self.group(), self.group()
+            out = self.arith("/", num, den)
+            self.last_kind = "numfrac" if num.is_Integer and den.is_Integer else "expr"
+            return out
+        if name == "sqrt":
+            index = None
+            if self.peek()[1] == "[":
+                self.take()
+                index = self.sum()
+                self.expect("]")
+            arg = self.group()
+            return self.arith("^", arg, self.arith("/", sp.Integer(1), index or sp.Integer(2)))
+        if name == "binom":
+            n, k = self.group(), self.group()
+            if not (_is_expr(n) and _is_expr(k)) or (n.is_Integer and n > self.lim.max_factorial):
+                raise ParseError("bad binomial")
+            return sp.binomial(n, k)
+        if text == "\\{":
+            if self.peek()[1] == "\\}":
+                self.take()
+                return Seq("set", ())
+            items = self.comma_list(("\\}",))
+            self.expect("\\}")
+            return Seq("set", tuple(items))
+        if name in ("emptyset", "varnothing"):
+            return Seq("set", ())
+        if name == "begin":
+            return self.matrix()
+        raise ParseError(f"unsupported command {text!r}")
+
+    def matrix(self) -> Mat:
+        self.expect("{")
+        env = self.take()[1]
+        self.expect("}")
+        if env not in _MATRIX_ENVS:
+            raise ParseError(f"unsupported environment {env!r}")
+        if env == "array" and self.peek()[1] == "{":
+            while self.take()[1] not in ("}", ""):
+                pass
+        rows: list[list] = [[]]
+        while True:
+            tok = self.peek()[1]
+            if tok == "\\end":
+                self.take()
+                self.expect("{")
+                self.take()
+                self.expect("}")
+                break
+            if tok == "\\\\":
+                self.take()
+                rows.append([])
+                continue
+            if tok == "&":
+                self.take()
+                continue
+            if tok == "":
+                raise ParseError("unclosed matrix")
+            rows[-1].append(self.sum())
+        rows = [r for r in rows if r]
+        if not rows or len({len(r) for r in rows}) != 1:
+            raise ParseError("ragged matrix")
+        return Mat(tuple(tuple(r) for r in rows))
+
+
+def parse_math(s: str, budget: Budget) -> Any:
+    """Parse a normalized answer into a sympy expression or one of the structures above."""
+    tokens = tokenize(s, budget.limits.max_tokens)
+    if not tokens:
+        raise ParseError("empty answer")
+    return _Parser(tokens, budget).parse()
