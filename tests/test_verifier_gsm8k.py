@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import verifiers
-from verifiers.gsm8k import extract_answer, last_boxed
+from verifiers.gsm8k import extract_answer
 from verifiers.numbers import NumberTooLarge, find_numbers, format_number, parse_number
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -58,12 +58,6 @@ def test_find_numbers_binary_minus_is_not_a_sign():
 
 def test_format_number_canonical():
     assert [format_number(Fraction(x)) for x in ("18", "-1/2", "1/3", "1/40")] == ["18", "-0.5", "1/3", "0.025"]
-
-
-def test_last_boxed_balanced_and_unclosed():
-    assert last_boxed("a \\boxed{1} b \\boxed{\\frac{1}{2}}.") == "\\frac{1}{2}"
-    assert last_boxed("\\boxed{1") is None
-    assert last_boxed("\\boxed 7 apples") == "7"
 
 
 # (gold, response, expected)

@@ -14,7 +14,7 @@ import re
 import unicodedata
 
 from verifiers.base import Verdict, Verifier, failed
-from verifiers.gsm8k import last_boxed
+from verifiers.math.extract import last_boxed
 from verifiers.registry import register_verifier
 
 _WRAPPERS = re.compile(r"^\\(?:text|textbf|textit|mathrm|mathbf|mbox|boxed|fbox)\s*\{(.*)\}$", re.DOTALL)

@@ -21,6 +21,8 @@ from fractions import Fraction
 from typing import Literal
 
 from verifiers.base import Verdict, Verifier, failed
+# Shared with the math grader: balanced braces, `\boxed X`, skips a malformed last box.
+from verifiers.math.extract import last_boxed
 from verifiers.numbers import NumberTooLarge, format_number, iter_numbers, last_number, parse_number
 from verifiers.registry import register_verifier
 
@@ -39,31 +41,6 @@ def _drop_through_last_hashes(s: str) -> str:
     linear time; the regex retries from every position when there is no "#### " (quadratic)."""
     i = s.rfind("#### ")
     return s[i + 5:] if i >= 0 else s
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``), braces balanced; None if absent
-    or unclosed. Linear in the text length, so nesting depth cannot blow it up."""
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if start < 0:
-        return None
-    i = text.find("{", start)
-    if i < 0:
-        # "\boxed 5": the one-token form.
-        m = re.match(r"\\(?:boxed|fbox)\s+([^\s$]+)", text[start:])
-        return m.group(1) if m else None
-    if text[start:i].strip() not in ("\\boxed", "\\fbox"):
-        return None
-    depth = 0
-    for j in range(i, len(text)):
-        c = text[j]
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1:j]
-    return None
 
 
 def _first_number_in(span: str) -> tuple[Fraction, str] | None:
