@@ -52,7 +52,7 @@ def _dataset(task: str, size: int, seed: int, config_json: str):
     unknown = sorted(k for k in config if k not in fields)
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for reasoning-gym task {task!r}; "
-                         f"its config takes {sorted(fields)} (plus size=, seed=)")
+                         f"its config takes {sorted(fields)} (plus size=, test_size=, seed=)")
     try:
         return rg.create_dataset(task, size=size, seed=seed, **config)
     except (AssertionError, ValueError, TypeError) as exc:
@@ -67,12 +67,12 @@ def _record(task: str, split: str, i: int, entry: dict[str, Any]) -> Record:
 
 
 @lru_cache(maxsize=64)
-def _rg_records(task: str, split: str, size: int, seed: int, config: str) -> tuple[Record, ...]:
-    test_size = size if split == "test" else DEFAULT_SIZES["test"]
+def _rg_records(task: str, split: str, size: int, test_size: int, seed: int,
+                config: str) -> tuple[Record, ...]:
     test_ds = _dataset(task, test_size, seed + TEST_SEED_OFFSET, config)
     if split == "test":
-        return tuple(_record(task, split, i, test_ds[i]) for i in range(size))
-    held_out = {test_ds[i]["question"] for i in range(len(test_ds))}
+        return tuple(_record(task, split, i, test_ds[i]) for i in range(test_size))
+    held_out = {test_ds[i]["question"] for i in range(test_size)}
     # Generate a little extra so the train split still has `size` problems after dropping
     # questions that also occur in test (small task spaces collide).
     pool = _dataset(task, size + size // 4 + 16, seed, config)
@@ -88,20 +88,27 @@ def _rg_records(task: str, split: str, size: int, seed: int, config: str) -> tup
                      "questions: widen it (e.g. more digits/terms) or ask for a smaller size")
 
 
-def load_rg_problems(task: str, split: str = "train", *, template: str, size: int | None = None,
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def load_rg_problems(task: str, split: str = "train", *, template: str,
+                     size: int = DEFAULT_SIZES["train"], test_size: int = DEFAULT_SIZES["test"],
                      seed: int = 0, **config: Any) -> ProblemSet:
-    """A reasoning-gym task split: "train" and "test" come from different seeds and share no
-    question. `config` goes to the task's reasoning-gym config (e.g. min_terms, max_digits)."""
+    """A reasoning-gym task split. "train" (`size` problems, from `seed`) and "test"
+    (`test_size` problems, from another seed) share no question: test questions are removed
+    from train. `config` goes to the task's reasoning-gym config (e.g. min_terms, max_digits)."""
     if split not in DEFAULT_SIZES:
         raise ValueError(f"rg-{task} has no split {split!r}; choose 'train' or 'test'")
-    if size is None:
-        size = DEFAULT_SIZES[split]
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive int, got {size!r}")
+    _positive_int("size", size)
+    _positive_int("test_size", test_size)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    return ProblemSet(f"rg-{task}", split, _rg_records(task, split, size, seed, config_key(config)),
-                      template)
+    train_size = size if split == "train" else 0  # the test split does not depend on it
+    records = _rg_records(task, split, train_size, test_size, seed, config_key(config))
+    return ProblemSet(f"rg-{task}", split, records, template)
 
 
 def config_key(config: dict[str, Any]) -> str:

@@ -232,7 +232,7 @@ def _rg_loader(rg_task: str) -> Callable[..., ProblemSet]:
 
 def _rg_verifier(rg_task: str) -> Callable[[dict[str, Any]], Verifier]:
     def make_verifier(options: dict[str, Any]) -> Verifier:
-        config = {k: v for k, v in options.items() if k not in ("size", "seed")}
+        config = {k: v for k, v in options.items() if k not in ("size", "test_size", "seed")}
         return rg_verifier(rg_task, config)
     return make_verifier
 
@@ -249,5 +249,5 @@ def _register_builtins() -> None:
     for t in RG_TASKS:
         register(f"rg-{t}-v0", TaskDef(f"rg-{t}", _rg_loader(t), prompts.RG_TEMPLATE, _rg_verifier(t),
                                        ("train", "test"), options=None,
-                                       description=f"reasoning-gym {t} (procedural; kwargs size, seed, "
+                                       description=f"reasoning-gym {t} (procedural; kwargs size, test_size, seed, "
                                                    "task config)"))
