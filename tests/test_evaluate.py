@@ -1,0 +1,135 @@
+"""train/evaluate.py: Wilson CI by hand, grading through the env, a tiny real agent, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from train.evaluate import eval_indices, evaluate_agent, main, wilson_interval
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK = dict(min_terms=2, max_terms=3, min_digits=1, max_digits=1, size=40)
+
+
+@pytest.fixture(scope="module")
+def tiny_agent():
+    from agents.zoo import build_untrained
+
+    # untrained weights and a tokenizer from a small corpus: seconds, no warm start
+    return build_untrained("tiny-qwen2-char", corpus=["What is 3 + 4 - 2? Give the final answer after '####'. #### 5"])
+
+
+def test_wilson_interval_by_hand() -> None:
+    # p = 0.8, n = 10, z^2 = 3.8415: centre = (0.8 + 0.19207) / 1.38415 = 0.71674,
+    # half = 1.96 * sqrt(0.016 + 0.0096) / 1.38415 = 0.22656 -> [0.4902, 0.9433]
+    lo, hi = wilson_interval(8, 10)
+    assert (lo, hi) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4))
+    # 0 of 10: lower bound exactly 0, upper z^2/(n + z^2) = 3.8415 / 13.8415 = 0.2775
+    assert wilson_interval(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-4))
+    assert wilson_interval(10, 10)[1] == 1.0 and wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_eval_subset_is_fixed_and_spans_the_split() -> None:
+    idx = eval_indices(1000, 50)
+    assert idx == eval_indices(1000, 50) and len(set(idx)) == 50
+    assert max(idx) > 500  # not just the head of the file (MATH's test file is ordered by subject)
+    assert eval_indices(30, 50) == list(range(30))
+
+
+@dataclass(frozen=True)
+class FakeSample:
+    text: str
+    finished: bool = True
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.text)
+
+
+class OracleAgent:
+    """Answers from the env's own gold, right on every problem whose prompt is in `right`."""
+
+    def __init__(self, answers: dict[str, str], right: set[str]):
+        self.answers, self.right, self.calls = answers, right, []
+
+    def generate(self, prompts, n=1, temperature=1.0, top_p=1.0, max_new_tokens=128, seed=None, greedy=False):
+        self.calls.append((len(prompts), n, greedy))
+        return [[FakeSample(f"so #### {self.answers[p]}" if p in self.right else "#### 100000")] * n
+                for p in prompts]
+
+
+def test_accuracy_counts_exactly_the_verified_answers() -> None:
+    import hacrl_env
+
+    env = hacrl_env.make_single("rg-chain_sum-v0", split="test", **TASK)
+    idx = eval_indices(env.num_problems, 10)
+    probs = [env.problem(i) for i in idx]
+    agent = OracleAgent({p.prompt: p.answer for p in probs}, {p.prompt for p in probs[:7]})
+    res = evaluate_agent(agent, "rg-chain_sum-v0", "test", env_kwargs=TASK, n_problems=10, k=3,
+                         max_new_tokens=8, batch_size=4)
+    assert res["accuracy"] == pytest.approx(0.7) and res["avg_at_k"] == pytest.approx(0.7)
+    assert (res["ci_low"], res["ci_high"]) == pytest.approx(wilson_interval(7, 10))
+    assert res["n"] == 10 and [r["index"] for r in res["per_problem"]] == idx
+    assert [r["greedy_correct"] for r in res["per_problem"]] == [True] * 7 + [False] * 3
+    assert res["per_problem"][0]["greedy_extracted"] == probs[0].answer
+    # batched: 10 prompts in chunks of 4 -> 3 greedy calls and 3 sampled calls of n=3
+    assert agent.calls == [(4, 1, True), (4, 3, False), (4, 1, True), (4, 3, False), (2, 1, True), (2, 3, False)]
+
+
+def test_sampled_only_and_bad_arguments() -> None:
+    agent = OracleAgent({}, set())
+    res = evaluate_agent(agent, "rg-chain_sum-v0", "test", env_kwargs=TASK, n_problems=3, k=2, greedy=False)
+    assert res["accuracy"] == 0.0 and res["avg_at_k"] == 0.0 and "greedy_correct" not in res["per_problem"][0]
+    with pytest.raises(ValueError, match="n_problems"):
+        evaluate_agent(agent, "rg-chain_sum-v0", "test", env_kwargs=TASK, n_problems=0)
+    with pytest.raises(ValueError, match="greedy or k >= 1"):
+        evaluate_agent(agent, "rg-chain_sum-v0", "test", env_kwargs=TASK, n_problems=2, k=0, greedy=False)
+
+
+def test_tiny_real_agent_gives_accuracy_with_ci_and_rows(tiny_agent) -> None:
+    res = evaluate_agent(tiny_agent, "rg-chain_sum-v0", "test", env_kwargs=TASK, n_problems=3, k=2,
+                         max_new_tokens=4, seed=1)
+    assert 0.0 <= res["ci_low"] <= res["accuracy"] <= res["ci_high"] <= 1.0
+    assert 0.0 <= res["avg_at_k"] <= 1.0
+    assert len(res["per_problem"]) == 3
+    row = res["per_problem"][0]
+    assert {"problem_id", "answer", "greedy_correct", "greedy_response", "sampled_correct"} <= set(row)
+    assert len(row["sampled_correct"]) == 2 and 1 <= row["greedy_tokens"] <= 4
+    # same seed, same samples
+    again = evaluate_agent(tiny_agent, "rg-chain_sum-v0", "test", env_kwargs=TASK, n_problems=3, k=2,
+                           max_new_tokens=4, seed=1)
+    assert [r["sampled_responses"] for r in again["per_problem"]] == [r["sampled_responses"] for r in res["per_problem"]]
+
+
+@pytest.mark.slow  # a fresh interpreter imports torch + transformers: seconds, not milliseconds
+def test_cli_on_a_checkpoint_dir_as_a_subprocess(tiny_agent, tmp_path: Path) -> None:
+    from train.run_dir import RunDir
+
+    ckpt = RunDir(tmp_path / "run", tensorboard=False).save_checkpoint(1, [tiny_agent], {"step": 1})
+    out = tmp_path / "res.jsonl"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HACRL_DATA_DIR": os.environ["HACRL_DATA_DIR"]}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "train" / "evaluate.py"), "--model", str(ckpt / tiny_agent.name),
+         "--env", "gsm8k-v0", "--split", "test", "--n", "3", "--k", "1", "--max-new-tokens", "3",
+         "--device", "cpu", "--out", str(out)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "gsm8k-v0/test (n=3): greedy pass@1" in proc.stdout and "95% CI" in proc.stdout
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 3 and all("greedy_correct" in r for r in rows)
+    summary = json.loads(out.with_name("res.jsonl.summary.json").read_text())
+    assert summary["n"] == 3 and 0 <= summary["accuracy"] <= 1
+
+
+def test_cli_hub_id_offline_fails_clearly(monkeypatch: pytest.MonkeyPatch, capsys, tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache: the model cannot be there
+    assert main(["--model", "no-such-org/no-such-model", "--env", "gsm8k-v0", "--n", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "no-such-org/no-such-model" in err and "offline" in err
