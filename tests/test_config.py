@@ -30,7 +30,7 @@ def test_defaults_are_two_heterogeneous_tiny_agents_on_chain_sum() -> None:
 
 def test_default_task_kwargs_match_the_zoo_warm_start() -> None:
     # The tiny agents are warm-started on the zoo's task; RL on other kwargs would be a different task.
-    zoo = pytest.importorskip("agents.zoo")
+    from agents import zoo
     assert TrainConfig().env.kwargs == zoo.WARMSTART_TASK_KWARGS
     assert TrainConfig().env.id == zoo.WARMSTART_ENV_ID
 

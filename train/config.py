@@ -13,6 +13,7 @@ Notes for the loop (F1) beyond the shared contract -- all additive:
 - `EnvConfig.eval_id`: evaluate on another env than the training one (None = same id), e.g. the
   paper trains on MATH and validates on MATH-500.
 - `ScheduleConfig.keep_checkpoints`: how many checkpoints `RunDir` keeps.
+- `ScheduleConfig.external_trajectories` and `LoggingConfig.dump_pools`: the names loop.py reads.
 - `load_config` returns plain dataclass instances (not DictConfig), already validated.
 - Helpers: `resolve_algo(cfg)` -> AlgoSpec with the config's overrides, `minibatch_size(cfg)`,
   `resolve_device(agent_cfg)`, `split_cli_args(argv)` -> (config path, overrides).
@@ -111,6 +112,8 @@ class ScheduleConfig:
     keep_checkpoints: int = 2
     # abort after this many updates skipped for a non-finite loss or gradient
     max_nan_skips: int = 3
+    # JSONL of trajectories from outside agents (train/pool.py format) mixed into each step's pool
+    external_trajectories: str | None = None
 
 
 @dataclass
@@ -159,6 +162,8 @@ class LoggingConfig:
     plots: bool = True
     # show a progress bar
     progress: bool = True
+    # also keep every step's rollout pool as pools/step_<N>.jsonl (the latest is always kept)
+    dump_pools: bool = False
 
 
 @dataclass

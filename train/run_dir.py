@@ -87,9 +87,13 @@ class RunDir:
         ckpt.clear_leftovers(self.checkpoints_dir)  # from a process killed mid-save
 
     @classmethod
-    def create(cls, cfg: TrainConfig) -> "RunDir":
-        """A new run dir at `make_run_path(cfg)`, holding the resolved config.yaml."""
-        return cls(make_run_path(cfg), config=cfg)
+    def create(cls, cfg: TrainConfig, *, echo: bool = True) -> "RunDir":
+        """A new run dir at `make_run_path(cfg)`, holding the resolved config.yaml (also printed
+        when `echo`, so a log of the console shows exactly what ran)."""
+        run = cls(make_run_path(cfg), config=cfg)
+        if echo:
+            print(f"run dir: {run.path}\n--- resolved config ---\n{config_to_yaml(cfg)}---", flush=True)
+        return run
 
     @classmethod
     def open(cls, path: str | Path, cfg: TrainConfig | None = None) -> "RunDir":
