@@ -1,0 +1,129 @@
+"""The loop's update equals the hand-assembled core objective (GSPO one agent; HACPO cross rows).
+
+A recording optimizer captures the accumulated gradient of each mini-batch without changing the
+weights, so every mini-batch can be recomputed by hand with `train.core` on the same parameters.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from train import core
+from train.update_step import LearnerBatch, UpdateParams, update_policy
+
+PROMPTS = ["3 + 4 = ?\nGive the final answer after '####'.", "12 - 5 = ?\nGive the final answer after '####'.",
+           "1 + 1 + 1 = ?\nGive the final answer after '####'."]
+
+
+class RecordingOptimizer:
+    """Stands in for AdamW: records each update's gradients, leaves the weights unchanged."""
+
+    def __init__(self, model):
+        self.params = list(model.parameters())
+        self.steps: list[list[torch.Tensor]] = []
+
+    def zero_grad(self, set_to_none: bool = True):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        self.steps.append([torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in self.params])
+
+
+@pytest.fixture(scope="module")
+def agents_pair():
+    from agents.zoo import build_untrained
+
+    corpus = [p + f" #### {i}" for i, p in enumerate(PROMPTS)] * 5
+    torch.manual_seed(0)
+    return build_untrained("tiny-qwen2-char", corpus=corpus), build_untrained("tiny-llama-bpe", corpus=corpus)
+
+
+def _grads(model, loss):
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    out = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    return out
+
+
+def test_gspo_single_agent_update_matches_core_objective(agents_pair):
+    agent, _ = agents_pair
+    samples = agent.generate(PROMPTS, n=2, max_new_tokens=6, seed=3)
+    prompts = [p for p, g in zip(PROMPTS, samples) for _ in g]
+    ids = [s.token_ids for g in samples for s in g]
+    with torch.no_grad():
+        old = agent.sequence_logprobs(prompts, response_ids=ids).mean
+    # perturb "old" so ratios leave the tiny GSPO window on both sides and the min() matters
+    old = old + torch.tensor([0.0, 1e-3, -1e-3, 2e-4, -5e-5, 0.0])
+    adv = torch.tensor([1.0, -1.0, 1.0, -0.5, 0.5, -2.0])
+    rows = LearnerBatch()
+    for p, i, a, o in zip(prompts, ids, adv.tolist(), old.tolist()):
+        rows.add(prompt=p, response_ids=i, objective="gspo", advantage=a, old_mean_logp=o, is_self=True)
+    opt = RecordingOptimizer(agent.model)
+    # token budget far below the batch: several micro-batches must add up to one mini-batch mean
+    metrics = update_policy(agent, opt, rows, UpdateParams(minibatch_size=6, shuffle=False), seed=0,
+                            max_grad_norm=1e9, max_prompt_tokens=256, max_response_tokens=6, token_budget=120)
+    assert len(opt.steps) == 1 and metrics["updates"] == 1 and metrics["nan_skips"] == 0
+    new = agent.sequence_logprobs(prompts, response_ids=ids, grad=True).mean
+    obj, _ = core.gspo_self_objective(new, old, adv)
+    loss = -core.aggregate(obj)
+    assert metrics["loss"] == pytest.approx(float(loss.detach()), abs=1e-6)
+    for got, want in zip(opt.steps[0], _grads(agent.model, loss)):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)
+
+
+def test_cross_rows_use_source_logp_coef_and_stepwise_index(agents_pair):
+    """Two mini-batches (m = 0, 1) of mixed self and cross rows, self-first order (shuffle off)."""
+    learner, source = agents_pair
+    own = learner.generate(PROMPTS[:2], n=1, max_new_tokens=5, seed=1)
+    peer = source.generate(PROMPTS[:2], n=1, max_new_tokens=5, seed=2)
+    own_ids = [g[0].token_ids for g in own]
+    peer_text = [g[0].text or "#" for g in peer]
+    peer_fin = [g[0].finished for g in peer]
+    with torch.no_grad():
+        old_self = learner.sequence_logprobs(PROMPTS[:2], response_ids=own_ids).mean
+        learner_on_peer = learner.sequence_logprobs(PROMPTS[:2], responses=peer_text, append_eos=peer_fin).mean
+    # source log-probs chosen so that one cross ratio sits inside [0.8, 1] and one below 0.8
+    src = learner_on_peer - torch.tensor([-0.1, -0.5])
+    adv = [0.7, -0.3, 1.2, 0.9]
+    coef = [2.0, 0.5]
+    rows = LearnerBatch()
+    for p, i, a, o in zip(PROMPTS[:2], own_ids, adv[:2], old_self.tolist()):
+        rows.add(prompt=p, response_ids=i, objective="gspo", advantage=a, old_mean_logp=o, is_self=True)
+    for p, t, f, a, c, s in zip(PROMPTS[:2], peer_text, peer_fin, adv[2:], coef, src.tolist()):
+        rows.add(prompt=p, response=t, append_eos=f, objective="cross", advantage=a, coef=c, old_mean_logp=s)
+    opt = RecordingOptimizer(learner.model)
+    params = UpdateParams(minibatch_size=2, shuffle=False, alpha=1.0, delta=0.2, delta_step=0.1)
+    metrics = update_policy(learner, opt, rows, params, seed=0, max_grad_norm=1e9, max_prompt_tokens=256,
+                            max_response_tokens=6, token_budget=4096)
+    assert len(opt.steps) == 2
+    # m = 0: the two self rows
+    new_self = learner.sequence_logprobs(PROMPTS[:2], response_ids=own_ids, grad=True).mean
+    loss0 = -core.aggregate(core.gspo_self_objective(new_self, old_self, torch.tensor(adv[:2]))[0])
+    # m = 1: the two cross rows, lower bound 1 - 0.2 + 1 * 0.1 = 0.9
+    new_cross = learner.sequence_logprobs(PROMPTS[:2], responses=peer_text, append_eos=peer_fin,
+                                          max_response_tokens=6, grad=True).mean
+    obj1, met = core.cross_objective(new_cross, src, torch.tensor(adv[2:]), torch.tensor(coef), alpha=1.0,
+                                     delta=0.2, delta_step=0.1, m=1)
+    assert met["clip/cross_lower_bound"] == pytest.approx(0.9)
+    loss1 = -core.aggregate(obj1)
+    for step, loss in zip(opt.steps, (loss0, loss1)):
+        for got, want in zip(step, _grads(learner.model, loss)):
+            torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)
+    assert metrics["clip_ratio/cross_low"] == pytest.approx(0.5)  # exp(-0.5) = 0.61 < 0.9
+    assert metrics["cross_ratio/max"] == pytest.approx(float(torch.exp(torch.tensor(-0.1))), rel=1e-4)
+
+
+def test_nan_loss_skips_the_update_and_counts_it(agents_pair):
+    agent, _ = agents_pair
+    rows = LearnerBatch()
+    ids = agent.generate(PROMPTS[:1], n=1, max_new_tokens=4, seed=0)[0][0].token_ids
+    rows.add(prompt=PROMPTS[0], response_ids=ids, objective="gspo", advantage=float("nan"), old_mean_logp=-1.0)
+    before = [p.detach().clone() for p in agent.model.parameters()]
+    opt = torch.optim.AdamW(agent.model.parameters(), lr=1e-2)
+    metrics = update_policy(agent, opt, rows, UpdateParams(minibatch_size=1), seed=0, max_grad_norm=1.0,
+                            max_prompt_tokens=256, max_response_tokens=8, token_budget=4096)
+    assert metrics["nan_skips"] == 1 and metrics["nan_consecutive"] == 1
+    assert all(torch.equal(a, b) for a, b in zip(before, agent.model.parameters()))

@@ -1,0 +1,126 @@
+"""Agents behind a worker interface, so the trainer never touches a model directly.
+
+`AgentWorker` is what the loop calls: generate / score / update / save / load / state_dict.
+`LocalWorker` runs in this process.  Everything crossing the interface is plain data (lists of
+strings, ids, floats; `LearnerBatch`, `UpdateParams`), so a later Ray-actor worker on another
+device can wrap the same `LocalWorker` without any change to the math in `train/update_step.py`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from train.update_step import LearnerBatch, UpdateParams, score_rows, update_policy
+
+
+@runtime_checkable
+class AgentWorker(Protocol):
+    """One agent (model + tokenizer + optimizer) the trainer drives by name."""
+
+    name: str
+
+    def generate(self, prompts: Sequence[Any], n: int, *, seed: int | None = None,
+                 greedy: bool = False, max_new_tokens: int | None = None) -> list[list[Any]]:
+        """[len(prompts)][n] `agents.Sample`s with this agent's sampling settings."""
+
+    def score(self, prompts: Sequence[Any], *, responses: Sequence[str] | None = None,
+              response_ids: Sequence[Sequence[int]] | None = None,
+              append_eos: Sequence[bool] | bool = False) -> list[list[float]]:
+        """Per-sequence response-token log-probs under the current weights (no grad)."""
+
+    def update(self, batch: LearnerBatch, params: UpdateParams, *, seed: int) -> dict[str, float]:
+        """One training step's optimizer updates on `batch`; returns metrics."""
+
+    def save(self, path: str) -> None:
+        """Write the model as a plain Hugging Face directory."""
+
+    def load(self, path: str) -> None:
+        """Load model weights saved by `save` (same architecture)."""
+
+    def state_dict(self) -> dict:
+        """Optimizer (and any other training) state for checkpoints."""
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class LocalWorker:
+    """An in-process worker around an `agents.LLMAgent` with its own AdamW optimizer.
+
+    `config` is the agent's `AgentConfig` (lr, weight_decay, max_grad_norm, precision,
+    temperature, top_p, max_new_tokens, max_prompt_tokens, token_budget).
+    """
+
+    def __init__(self, agent, config):
+        self.agent = agent
+        self.name: str = config.name
+        self.config = config
+        if config.precision not in ("fp32", "bf16"):
+            raise ValueError(f"agents[{config.name}].precision={config.precision!r}; use 'fp32' or 'bf16'")
+        if not (config.lr > 0 and math.isfinite(config.lr)):
+            raise ValueError(f"agents[{config.name}].lr must be a positive number, got {config.lr}")
+        # fp32 master weights always; bf16 only autocasts the forward passes (inside the agent)
+        self.agent.precision = config.precision
+        self.agent.model.float()
+        self.agent.model.train()
+        self.optimizer = torch.optim.AdamW(self.agent.model.parameters(), lr=config.lr,
+                                           weight_decay=config.weight_decay)
+        self.reference = None  # frozen copy for the KL term, made on first use (kl_beta > 0)
+
+    # -- rollout -------------------------------------------------------------------------------
+    def generate(self, prompts, n, *, seed=None, greedy=False, max_new_tokens=None):
+        c = self.config
+        with torch.no_grad():
+            return self.agent.generate(list(prompts), n=n, temperature=c.temperature, top_p=c.top_p,
+                                       max_new_tokens=max_new_tokens or c.max_new_tokens, seed=seed, greedy=greedy)
+
+    def score(self, prompts, *, responses=None, response_ids=None, append_eos=False):
+        c = self.config
+        if not prompts:
+            return []
+        batch = self.agent.encode(list(prompts), responses=None if responses is None else list(responses),
+                                  response_ids=None if response_ids is None else [list(x) for x in response_ids],
+                                  append_eos=append_eos if isinstance(append_eos, bool) else list(append_eos),
+                                  max_prompt_tokens=c.max_prompt_tokens, max_response_tokens=c.max_new_tokens)
+        return score_rows(self.agent, batch, token_budget=c.token_budget)
+
+    # -- update --------------------------------------------------------------------------------
+    def update(self, batch, params, *, seed):
+        c = self.config
+        if params.kl_beta > 0 and self.reference is None:
+            import copy
+
+            self.reference = copy.deepcopy(self.agent.model).eval().requires_grad_(False)
+        return update_policy(self.agent, self.optimizer, batch, params, seed=seed, max_grad_norm=c.max_grad_norm,
+                             max_prompt_tokens=c.max_prompt_tokens, max_response_tokens=c.max_new_tokens,
+                             token_budget=c.token_budget, reference=self.reference)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path):
+        self.agent.save_pretrained(str(path))
+
+    def load(self, path):
+        from transformers import AutoModelForCausalLM
+
+        loaded = AutoModelForCausalLM.from_pretrained(str(path), torch_dtype=torch.float32)
+        missing = self.agent.model.load_state_dict(loaded.state_dict(), strict=False)
+        if missing.missing_keys:
+            # tied embeddings are saved once; anything else missing means a different architecture
+            untied = [k for k in missing.missing_keys if "lm_head" not in k]
+            if untied:
+                raise ValueError(f"checkpoint {path} does not match agent {self.name!r}: missing {untied[:5]}")
+
+    def state_dict(self):
+        return {"optimizer": self.optimizer.state_dict(),
+                "reference": None if self.reference is None else self.reference.state_dict()}
+
+    def load_state_dict(self, state):
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("reference") is not None:
+            import copy
+
+            self.reference = copy.deepcopy(self.agent.model).eval().requires_grad_(False)
+            self.reference.load_state_dict(state["reference"])
