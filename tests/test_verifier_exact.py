@@ -25,6 +25,8 @@ CASES = [
     ("B", "Reasoning.\n\\boxed{B}.", 1),
     ("(1, 2)", "(1, 2)", 1),  # a tuple's parentheses are kept, and still match
     ("ﬁne", "fine", 1),  # NFKC folds the ligature
+    ("5", "#### 5\x00", 1),  # NUL and zero-width characters are tokenizer noise
+    ("yes", "ye\u200bs", 1),
     ("Paris", "Lyon", 0),
     ("Paris", "Paris, France", 0),
     ("18", "18.00", 0),  # not numeric: use gsm8k or math for numbers

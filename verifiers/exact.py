@@ -2,7 +2,8 @@
 yes/no, reasoning-gym strings), plus `answer_span`, the "where is the answer" rule shared
 with the adapters.
 
-Normalisation (both sides): Unicode NFKC, case-fold, whitespace collapsed, wrappers removed
+Normalisation (both sides): Unicode NFKC, case-fold, invisible control characters dropped,
+whitespace collapsed, wrappers removed
 (surrounding ``$...$``, ``\\text{}``/``\\mathrm{}``/``\\textbf{}``, ``\\boxed{}``, ``**bold**``,
 quotes), then a trailing period. Nothing numeric: ``18.00`` != ``18`` here; use "gsm8k" or
 "math" for numbers.
@@ -18,6 +19,7 @@ from verifiers.math.extract import last_boxed
 from verifiers.registry import register_verifier
 
 _WRAPPERS = re.compile(r"^\\(?:text|textbf|textit|mathrm|mathbf|mbox|boxed|fbox)\s*\{(.*)\}$", re.DOTALL)
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2060\ufeff]")
 _PAIRS = (("$", "$"), ("**", "**"), ("*", "*"), ("`", "`"), ('"', '"'), ("'", "'"), ("\\(", "\\)"),
           ("\\[", "\\]"), ("(", ")"))
 
@@ -25,6 +27,9 @@ _PAIRS = (("$", "$"), ("**", "**"), ("*", "*"), ("`", "`"), ('"', '"'), ("'", "'
 def normalize_text(text: str) -> str:
     """Canonical form for exact comparison (see module doc)."""
     s = unicodedata.normalize("NFKC", text).casefold()
+    # Control and format characters (NUL, zero-width space, BOM) are invisible noise from
+    # tokenizers, not part of an answer.
+    s = _INVISIBLE.sub("", s)
     s = re.sub(r"\s+", " ", s).strip()
     for _ in range(8):  # peel nested wrappers ("$\text{yes}$."), a bounded number of layers
         before = s
