@@ -117,7 +117,7 @@ def test_crash_mid_save_leaves_previous_checkpoint_intact(tmp_path: Path) -> Non
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["latest", "step_10"]
 
 
-def test_leftovers_of_a_killed_save_are_ignored_then_cleared(tmp_path: Path) -> None:
+def test_leftovers_of_a_killed_save_are_ignored_then_cleared_by_the_next_save(tmp_path: Path) -> None:
     run = RunDir(tmp_path, tensorboard=False)
     run.save_checkpoint(1, [FakeAgent("a", 1.0)], {"step": 1})
     # what kill -9 during a save or a prune leaves behind: a half-written temp dir and trash
@@ -125,7 +125,9 @@ def test_leftovers_of_a_killed_save_are_ignored_then_cleared(tmp_path: Path) -> 
     (tmp_path / "checkpoints" / ".trash-step_0-deadbeef").mkdir()
     (tmp_path / "checkpoints" / "step_3").mkdir()  # no meta.json: not a complete checkpoint
     assert find_latest_checkpoint(tmp_path) == tmp_path / "checkpoints" / "step_1"
-    RunDir(tmp_path, tensorboard=False)
+    RunDir(tmp_path, tensorboard=False)  # opening (e.g. to plot a live run) deletes nothing
+    assert len(list((tmp_path / "checkpoints").glob(".t*"))) == 2
+    run.save_checkpoint(4, [FakeAgent("a", 4.0)], {"step": 4})  # the writer clears them
     assert not list((tmp_path / "checkpoints").glob(".t*"))
 
 

@@ -84,7 +84,6 @@ class RunDir:
         self._writer: Any = None
         self._purge_step: int | None = None
         self._metrics_file = None
-        ckpt.clear_leftovers(self.checkpoints_dir)  # from a process killed mid-save
 
     @classmethod
     def create(cls, cfg: TrainConfig, *, echo: bool = True) -> "RunDir":
@@ -158,6 +157,9 @@ class RunDir:
         and keep only the newest `keep_checkpoints`. Returns the checkpoint dir."""
         if self._writer is not None:
             self._writer.flush()  # events up to this step are on disk with the checkpoint
+        # Temp/trash dirs of a process killed mid-save. Cleared here, by the writer, not on open:
+        # a reader opening a live run must not delete the trainer's in-progress save.
+        ckpt.clear_leftovers(self.checkpoints_dir)
         return ckpt.save_checkpoint(self.checkpoints_dir, step, agents, state, keep=self.keep_checkpoints)
 
     def load_checkpoint(self, step: int | None = None) -> tuple[dict[str, Path], dict[str, Any]]:
