@@ -265,15 +265,21 @@ def _local_records(task: str, split: str, root: str, key: tuple) -> tuple[tuple[
         recs, skipped = _records_from_rows(read_jsonl(path), str(path), split, _math_record,
                                            skip_empty_gold=split == "train")
     elif task == "math" and split == "train4500":
-        test, _ = _local_records("math", "test", root, key)
-        held_out = {r.question.strip() for r in _local_records("math500", "test", root, key)[0]}
-        recs = [r for r in test if r.question.strip() not in held_out]
-        recs = [Record(id=r.id.replace("math/test/", "math/train4500/", 1), question=r.question,
-                       answer=r.answer, meta=r.meta) for r in recs]
+        recs = _minus_math500(_local_records("math", "test", root, key)[0],
+                              _local_records("math500", "test", root, key)[0])
         skipped = []
     else:  # pragma: no cover - guarded by TASK_SPLITS
         raise AssertionError((task, split))
     return tuple(recs), tuple(skipped)
+
+
+def _minus_math500(math_test: Sequence[Record], math500: Sequence[Record]) -> list[Record]:
+    """MATH test without the MATH-500 problems (matched on question text): the PRM800K
+    convention's extra training set, so MATH-500 stays held out."""
+    held_out = {r.question.strip() for r in math500}
+    return [Record(id=r.id.replace("math/test/", "math/train4500/", 1), question=r.question,
+                   answer=r.answer, meta=r.meta)
+            for r in math_test if r.question.strip() not in held_out]
 
 
 def _file_key(root: Path, task: str) -> tuple:
@@ -302,9 +308,8 @@ def _hub_records(task: str, split: str) -> tuple[tuple[Record, ...], tuple[str, 
     import datasets
 
     if task == "math" and split == "train4500":
-        test, _ = _hub_records("math", "test")
-        held_out = {r.question.strip() for r in _hub_records("math500", "test")[0]}
-        return tuple(r for r in test if r.question.strip() not in held_out), ()
+        return tuple(_minus_math500(_hub_records("math", "test")[0],
+                                    _hub_records("math500", "test")[0])), ()
     name, config, hub_split = _HUB[(task, split)]
     ds = datasets.load_dataset(name, config, split=hub_split)
     rows = [dict(row, _line=i + 1) for i, row in enumerate(ds)]

@@ -77,7 +77,7 @@ class ReasoningParallelEnv(ParallelEnv[str, str, str]):
                  max_response_chars: int = MAX_RESPONSE_CHARS, render_mode: str | None = None):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is not supported; use None or 'ansi'")
-        self.problems = problems
+        self.problem_set = problems
         self.verifier = verifier
         self.env_id = env_id
         self.render_mode = render_mode
@@ -89,7 +89,7 @@ class ReasoningParallelEnv(ParallelEnv[str, str, str]):
         self._obs_spaces = {a: UnicodeText(self.max_response_chars) for a in self.possible_agents}
         self._act_spaces = {a: UnicodeText(self.max_response_chars) for a in self.possible_agents}
         self._rng = np.random.default_rng()
-        self.problem_: Problem | None = None
+        self.current_problem: Problem | None = None
         self._last: dict[str, list[str]] = {}
 
     # --- spaces -------------------------------------------------------------------------
@@ -109,20 +109,20 @@ class ReasoningParallelEnv(ParallelEnv[str, str, str]):
     # --- data ---------------------------------------------------------------------------
     @property
     def num_problems(self) -> int:
-        return len(self.problems)
+        return len(self.problem_set)
 
     @property
     def split(self) -> str:
-        return self.problems.split
+        return self.problem_set.split
 
     def problem(self, index: int) -> Problem:
-        return self.problems[index]
+        return self.problem_set[index]
 
     def problems_for_split(self, split: str) -> ProblemSet:
         """Another split of the same task (same data source, template and task kwargs), e.g.
         "test" for evaluation."""
-        if split == self.problems.split:
-            return self.problems
+        if split == self.problem_set.split:
+            return self.problem_set
         if self._split_loader is None:
             raise ValueError(f"this env was built from a fixed problem set; make a new env with "
                              f"split={split!r}")
@@ -137,38 +137,38 @@ class ReasoningParallelEnv(ParallelEnv[str, str, str]):
             self._rng = np.random.default_rng(seed)
             for i, a in enumerate(self.possible_agents):  # reproducible action sampling too
                 self._act_spaces[a].seed(seed + i)
-        self.problem_ = self.problems[pick_index(self.problems, self._rng, options)]
+        self.current_problem = self.problem_set[pick_index(self.problem_set, self._rng, options)]
         self.agents = list(self.possible_agents)
         self._last = {}
-        obs = {a: self.problem_.prompt for a in self.agents}
-        infos = {a: problem_info(self.problem_) for a in self.agents}
+        obs = {a: self.current_problem.prompt for a in self.agents}
+        infos = {a: problem_info(self.current_problem) for a in self.agents}
         return obs, infos
 
     def step(self, actions: dict[str, str | Sequence[str]]):
         """Verify each agent's response(s); every agent then terminates."""
-        if self.problem_ is None or not self.agents:
+        if self.current_problem is None or not self.agents:
             raise ValueError("step() called with no live episode; call reset() first "
                                "(each episode is one problem and ends after one step)")
         check_agent_keys(actions, self.agents)
         responses = {a: [as_responses(actions[a], f"actions[{a!r}]")] for a in self.agents}
-        verdicts = score_batch(self.verifier, [self.problems.verifier_answer(self.problem_.index)],
+        verdicts = score_batch(self.verifier, [self.problem_set.verifier_answer(self.current_problem.index)],
                                responses, max_response_chars=self.max_response_chars)
         obs, rewards, terms, truncs, infos = {}, {}, {}, {}, {}
         for a in self.agents:
             detail = verdict_arrays(verdicts[a][0])
-            obs[a] = self.problem_.prompt
+            obs[a] = self.current_problem.prompt
             rewards[a] = float(detail["rewards"].mean())
             terms[a] = True
             truncs[a] = False
-            infos[a] = {**problem_info(self.problem_), **detail}
+            infos[a] = {**problem_info(self.current_problem), **detail}
         self._last = {a: responses[a][0] for a in self.agents}
         self.agents = []
         return obs, rewards, terms, truncs, infos
 
     def render(self) -> str | None:
-        if self.render_mode != "ansi" or self.problem_ is None:
+        if self.render_mode != "ansi" or self.current_problem is None:
             return None
-        lines = [f"[{self.problem_.id}] {self.problem_.prompt}", f"gold: {self.problem_.answer}"]
+        lines = [f"[{self.current_problem.id}] {self.current_problem.prompt}", f"gold: {self.current_problem.answer}"]
         for a, rs in self._last.items():
             lines += [f"{a}[{g}]: {r[-200:]}" for g, r in enumerate(rs)]
         return "\n".join(lines)
@@ -177,5 +177,5 @@ class ReasoningParallelEnv(ParallelEnv[str, str, str]):
         pass
 
     def __repr__(self) -> str:
-        return (f"ReasoningParallelEnv({self.env_id or self.problems.task!r}, split="
+        return (f"ReasoningParallelEnv({self.env_id or self.problem_set.task!r}, split="
                 f"{self.split!r}, agents={self.possible_agents})")

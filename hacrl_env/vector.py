@@ -40,7 +40,7 @@ class VectorParallelEnv:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         if processes is not None and (not isinstance(processes, int) or processes < 0):
             raise ValueError(f"processes must be None or an int >= 0, got {processes!r}")
-        self.problems_set = problems
+        self.problem_set = problems
         self.verifier = verifier
         self.num_envs = num_envs
         self.env_id = env_id
@@ -56,18 +56,18 @@ class VectorParallelEnv:
 
     @property
     def num_problems(self) -> int:
-        return len(self.problems_set)
+        return len(self.problem_set)
 
     @property
     def split(self) -> str:
-        return self.problems_set.split
+        return self.problem_set.split
 
     def problem(self, index: int) -> Problem:
-        return self.problems_set[index]
+        return self.problem_set[index]
 
     def problems_for_split(self, split: str) -> ProblemSet:
-        if split == self.problems_set.split:
-            return self.problems_set
+        if split == self.problem_set.split:
+            return self.problem_set
         if self._split_loader is None:
             raise ValueError(f"this env was built from a fixed problem set; make a new env with "
                              f"split={split!r}")
@@ -90,14 +90,14 @@ class VectorParallelEnv:
             raise TypeError(f"reset options must be a dict or None, got {type(options).__name__}")
         indices = (options or {}).get("indices")
         if indices is None:
-            return [int(i) for i in self._rng.integers(len(self.problems_set), size=self.num_envs)]
+            return [int(i) for i in self._rng.integers(len(self.problem_set), size=self.num_envs)]
         if isinstance(indices, (str, bytes)) or not hasattr(indices, "__len__"):
             raise TypeError("options['indices'] must be a sequence of problem indices, got "
                             f"{type(indices).__name__}")
         if len(indices) != self.num_envs:
             raise ValueError(f"options['indices'] has {len(indices)} entries but this vector env "
                              f"has num_envs={self.num_envs}; pass one index per env")
-        return [self.problems_set.check_index(i) for i in indices]
+        return [self.problem_set.check_index(i) for i in indices]
 
     def reset(self, seed: int | None = None, options: dict | None = None
               ) -> tuple[dict[str, tuple[str, ...]], dict[str, list[dict]]]:
@@ -105,7 +105,7 @@ class VectorParallelEnv:
         (reseeded when `seed` is given)."""
         if seed is not None:
             self._rng = np.random.default_rng(seed)
-        self.problems = [self.problems_set[i] for i in self._indices(options)]
+        self.problems = [self.problem_set[i] for i in self._indices(options)]
         self.agents = list(self.possible_agents)
         prompts = tuple(p.prompt for p in self.problems)
         obs = {a: prompts for a in self.agents}
@@ -128,7 +128,7 @@ class VectorParallelEnv:
                 raise ValueError(f"actions[{a!r}] has {len(batch)} items for {B} problems; send "
                                  "one item per problem")
             responses[a] = [as_responses(item, f"actions[{a!r}][{b}]") for b, item in enumerate(batch)]
-        golds = [self.problems_set.verifier_answer(p.index) for p in self.problems]
+        golds = [self.problem_set.verifier_answer(p.index) for p in self.problems]
         verdicts = score_batch(self.verifier, golds, responses,
                                max_response_chars=self.max_response_chars, processes=self.processes)
         prompts = tuple(p.prompt for p in self.problems)
@@ -152,5 +152,5 @@ class VectorParallelEnv:
         pass
 
     def __repr__(self) -> str:
-        return (f"VectorParallelEnv({self.env_id or self.problems_set.task!r}, num_envs="
+        return (f"VectorParallelEnv({self.env_id or self.problem_set.task!r}, num_envs="
                 f"{self.num_envs}, split={self.split!r}, agents={self.possible_agents})")

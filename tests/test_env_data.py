@@ -59,7 +59,7 @@ def test_math500_has_no_train_split():
 def test_loading_is_cached_and_env_making_is_cheap():
     a = hacrl_env.make("gsm8k-v0", split="test")
     b = hacrl_env.make("gsm8k-v0", split="test", agents=4)
-    assert a.problems._records is b.problems._records  # parsed once, shared
+    assert a.problem_set._records is b.problem_set._records  # parsed once, shared
 
 
 def test_problem_lookup_by_index_and_id():
@@ -154,3 +154,36 @@ def test_no_source_is_one_clear_error(monkeypatch):
 def test_bad_data_dir(tmp_path):
     with pytest.raises(DataError, match="data_dir = .* is not a directory"):
         hacrl_env.make("gsm8k-v0", data_dir=tmp_path / "nope")
+
+
+def test_hub_fallback_reads_the_same_upstream_fields(monkeypatch):
+    """With no data_dir / HACRL_DATA_DIR, an installed and online `datasets` is used (faked
+    here: tests never download)."""
+    import sys
+    import types
+
+    from hacrl_env import data
+
+    calls = []
+
+    def load_dataset(name, config, split):
+        calls.append((name, config, split))
+        if name == "openai/gsm8k":
+            return [{"question": "1 + 1?", "answer": "1 + 1 = 2\n#### 2"}]
+        if name == "HuggingFaceH4/MATH-500":
+            return [{"problem": "shared", "answer": "4", "unique_id": "test/a/1.json"}]
+        return [{"problem": "shared", "solution": "so $\\boxed{4}$", "level": "Level 1", "type": "A"},
+                {"problem": "own", "solution": "so $\\boxed{\\frac{1}{2}}$", "level": "Level 2", "type": "A"}]
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    monkeypatch.delenv("HACRL_DATA_DIR", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    data._hub_records.cache_clear()
+    try:
+        g = hacrl_env.make("gsm8k-v0", split="test")
+        assert g.problem(0).answer == "2" and calls[0] == ("openai/gsm8k", "main", "test")
+        m = hacrl_env.make("math-v0", split="train4500")  # MATH test minus MATH-500
+        assert [p.answer for p in m.problem_set] == ["\\frac{1}{2}"]
+        assert m.problem(0).id == "math/train4500/1"
+    finally:
+        data._hub_records.cache_clear()

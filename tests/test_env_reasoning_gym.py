@@ -16,8 +16,8 @@ def test_curated_task_generates_and_scores(task):
     env = hacrl_env.make(f"rg-{task}-v0", agents=1, size=24, test_size=100)
     test = env.problems_for_split("test")
     assert env.num_problems == 24 and len(test) == 100
-    assert not {p.question for p in env.problems} & {p.question for p in test}
-    for p in env.problems[:6]:
+    assert not {p.question for p in env.problem_set} & {p.question for p in test}
+    for p in env.problem_set[:6]:
         assert p.prompt == p.question + "\nGive the final answer after '####'."
         env.reset(options={"index": p.index})
         junk = ["", "#### ", "🙂" * 50, "#### \\boxed{", "1e999999", "x" * 30_000]
@@ -41,7 +41,7 @@ def test_warm_start_reads_prompts_and_answers():
 def test_task_config_passes_through_to_reasoning_gym():
     env = hacrl_env.make("rg-chain_sum-v0", size=40, test_size=20, min_terms=2, max_terms=2,
                          min_digits=2, max_digits=2)
-    for p in env.problems:
+    for p in env.problem_set:
         a, op, b = p.meta["metadata"]["expression"].split()  # "a + b": two two-digit terms
         assert op in "+-" and len(a.lstrip("-")) == len(b) == 2
     with pytest.raises(ValueError, match="reasoning-gym rejected the config"):
