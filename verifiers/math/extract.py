@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from verifiers.numbers import last_number
+
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
 _BRACE_RE = re.compile(r"\\.|[{}]", re.S)
 #: How many `\boxed` occurrences (from the right) are tried before giving up: bounds the work
@@ -25,8 +27,8 @@ _MATH_SPAN_RE = re.compile(r"\\\[(.+?)\\\]|(?<!\\)\$\$(.+?)(?<!\\)\$\$|\\\(([^\n
 _WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{4,}")
 #: A gold answer longer than this with `$` in it is a worked solution, not a bare answer.
 _LONG_GOLD = 200
-_DECIMAL_COMMA_RE = re.compile(r"^(-?\d+),(\d{1,2}|\d{4,})$")
-_LAST_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+_SHORT_TEXT_RE = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)?")
+_DECIMAL_COMMA_RE = re.compile(r"(?<![\d,.])(\d+),$")
 
 
 def _match_braces(text: str, open_at: int) -> int:
@@ -109,8 +111,8 @@ def _answer_phrase(text: str) -> str | None:
     if span is not None and not phrase[span.end():].strip(" .,;!"):  # "... is $x$."
         return next(g for g in span.groups() if g is not None).strip() or None
     if _WORD_RE.search(_MATH_SPAN_RE.sub(" ", phrase)):
-        num = _last(_LAST_NUMBER_RE, phrase)
-        return num.group().rstrip(",") if num else None
+        num = last_number(phrase)
+        return num.text if num else None
     return phrase
 
 
@@ -139,11 +141,14 @@ def extract_answer(text: str) -> tuple[str | None, tuple[str, ...]]:
     stripped = text.strip()
     if stripped and len(stripped) <= 40 and not _WORD_RE.search(stripped):
         return stripped, ("fallback_whole_response",)
-    num = _last(_LAST_NUMBER_RE, text)
+    num = last_number(text)  # shared with gsm8k: skips call arguments like Matrix([[1]])
     if num is not None:
-        # "2,74" / "1000,99": a decimal comma (a thousands group has exactly 3 digits)
-        return _DECIMAL_COMMA_RE.sub(r"\1.\2", num.group().rstrip(",")), ("fallback_last_number",)
-    if stripped and len(stripped) <= 40:  # a short text answer: "Evelyn"
+        found = num.text
+        before = _DECIMAL_COMMA_RE.search(text, 0, num.start)
+        if before is not None and len(found) <= 2 and found.isdigit():
+            found = f"{before.group(1)}.{found}"  # "2,74": a decimal comma, not a list
+        return found, ("fallback_last_number",)
+    if _SHORT_TEXT_RE.fullmatch(stripped):  # a one- or two-word text answer: "Evelyn"
         return stripped, ("fallback_whole_response",)
     return None, ()
 

@@ -464,7 +464,8 @@ class _Parser:
         if name == "frac":
             num, den = self.group(), self.group()
             out = self.arith("/", num, den)
-            self.last_kind = "numfrac" if num.is_Integer and den.is_Integer else "expr"
+            self.last_kind = "numfrac" if all(
+                isinstance(x, sp.Integer) for x in (num, den)) else "expr"
             return out
         if name == "sqrt":
             index = None
