@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Union
 
@@ -44,7 +44,8 @@ class EnvVersionNotFound(VersionNotFound, ValueError):
 class TaskDef:
     """What an env id builds.
 
-    load(split, *, data_dir, template, **options) -> ProblemSet.
+    load(split, *, data_dir, template, **options) -> ProblemSet; it raises ValueError naming
+    the valid splits for one it lacks.
     default_template: the prompt template (a str with `{question}`).
     default_verifier: a registered verifier name, or options -> Verifier.
     splits: the split names `load` accepts. options: the task kwargs it accepts (None: any,
@@ -58,7 +59,6 @@ class TaskDef:
     splits: tuple[str, ...]
     options: tuple[str, ...] | None = ()
     description: str = ""
-    kwargs_doc: dict[str, str] = field(default_factory=dict)
 
 
 def _problems(task: TaskDef, split: str, data_dir: Any, prompt_template: str | None,
