@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-from pettingzoo.test import parallel_api_test
+from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from hacrl_env.data import Problem
 from hacrl_env.parallel import ReasoningParallelEnv
@@ -51,13 +51,18 @@ def _check_step_infos(rewards: dict, infos: dict, agents: list[str], sizes: dict
 
 
 def api_test(env: ReasoningParallelEnv, *, num_cycles: int = 3, seed: int = 0,
+             env_fn: Callable[[], ReasoningParallelEnv] | None = None,
              response: Callable[[Problem], str] = gold_response, check_gold: bool = True) -> None:
     """Run `parallel_api_test` and the hacrl checks on `env`; raises AssertionError on failure.
 
+    env_fn: a factory for fresh copies of `env`; when given, PettingZoo's `parallel_seed_test`
+    also checks that two envs seeded alike give identical episodes.
     check_gold: also require that `response(problem)` (by default the gold answer, written
     after '####' and in \\boxed{}) earns reward 1 for every agent: the task is solvable.
     """
     parallel_api_test(env, num_cycles=num_cycles)
+    if env_fn is not None:
+        parallel_seed_test(env_fn, num_cycles=num_cycles)
 
     # Seeded reproducibility: the same seed picks the same problem.
     obs1, infos1 = env.reset(seed=seed)

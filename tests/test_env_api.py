@@ -42,10 +42,12 @@ def test_registry_has_the_promised_ids():
 @pytest.mark.parametrize("env_id", IDS)
 def test_parallel_api(env_id: str):
     _needs_verifier(env_id)
-    env = hacrl_env.make(env_id, agents=["qwen", "llama", "phi"], **_kwargs(env_id))
+    def env_fn():
+        return hacrl_env.make(env_id, agents=["qwen", "llama", "phi"], **_kwargs(env_id))
+
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # parallel_api_test reports dict-key problems as warnings
-        api_test(env)
+        api_test(env_fn(), env_fn=env_fn)
 
 
 @pytest.mark.parametrize("env_id", IDS)
