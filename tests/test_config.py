@@ -159,6 +159,11 @@ def test_hardware_checks(monkeypatch: pytest.MonkeyPatch) -> None:
         load_config(None, ["agents.0.precision=bf16"])
     monkeypatch.setattr(config, "cpu_supports_bf16", lambda: True)
     assert load_config(None, ["agents.0.precision=bf16"]).agents[0].precision == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match="'cuda:3' does not exist"):
+        load_config(None, ["agents.0.device=cuda:3"])
+    assert load_config(None, ["agents.0.device=cuda:0"]).agents[0].device == "cuda:0"
     # the same config loads without hardware checks (validating a GPU preset on a CPU box)
     assert load_config(None, ["agents.0.device=cuda"], check_hardware=False).agents[0].device == "cuda"
 

@@ -374,6 +374,10 @@ def _hardware_problem(agent: AgentConfig) -> str | None:
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             return f"device {device!r} requested but CUDA is not available; set device=cpu"
+        index = device.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            return (f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} "
+                    "GPU(s), cuda:0.. ; pick one of those")
         if agent.precision == "bf16" and not torch.cuda.is_bf16_supported():
             return "bf16 requested but this GPU has no bf16 support; set precision=fp32"
     elif device == "cpu":

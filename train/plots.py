@@ -96,7 +96,10 @@ def plot_metrics(metrics_path: str | Path, out_dir: str | Path) -> list[Path]:
             (line,) = ax.plot(xs, ys, style, label=label, marker="o" if len(xs) < 30 else None, ms=3)
             if band is not None:
                 ax.fill_between(xs, band[0], band[1], color=line.get_color(), alpha=0.15, lw=0)
+        if any(ln[4] is not None for ln in lines):
+            title += " (band: 95% Wilson CI)"
         ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        ax.set_ylim(bottom=0)  # rewards and accuracies are >= 0; a floating axis exaggerates noise
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
@@ -123,7 +126,7 @@ def plot_metrics(metrics_path: str | Path, out_dir: str | Path) -> list[Path]:
         xlabel = "training step" if axis == "step" else "generated tokens (cumulative, own rollouts)"
         draw(f"reward_vs_{axis}.png", "training reward (mean over own responses)", xlabel, "reward",
              reward_lines)
-        draw(f"eval_vs_{axis}.png", "held-out accuracy (band: 95% Wilson CI)", xlabel, "accuracy",
+        draw(f"eval_vs_{axis}.png", "held-out accuracy", xlabel, "accuracy",
              eval_lines)
     return written
 
