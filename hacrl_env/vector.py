@@ -8,6 +8,7 @@ verified in one `check_many` call. The trainer usually passes the problem indice
 
 from __future__ import annotations
 
+import pickle
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -17,6 +18,16 @@ from hacrl_env.parallel import MAX_RESPONSE_CHARS, agent_names, problem_info
 from hacrl_env.scoring import as_responses, check_agent_keys, score_batch, verdict_arrays
 from hacrl_env.spaces import UnicodeText
 from verifiers import Verifier
+
+
+def _check_picklable(verifier: Verifier) -> None:
+    """A process pool ships the verifier to its workers; fail at construction, not mid-run."""
+    try:
+        pickle.dumps(verifier)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure means the same fix
+        raise ValueError(f"processes > 1 needs a picklable verifier, and {verifier.name!r} is not "
+                         f"({type(exc).__name__}: {exc}); use a module-level function or a Verifier "
+                         "subclass instead of a lambda/closure, or processes=None") from None
 
 
 class VectorParallelEnv:
@@ -40,6 +51,8 @@ class VectorParallelEnv:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         if processes is not None and (not isinstance(processes, int) or processes < 0):
             raise ValueError(f"processes must be None or an int >= 0, got {processes!r}")
+        if processes is not None and processes > 1:
+            _check_picklable(verifier)
         self.problem_set = problems
         self.verifier = verifier
         self.num_envs = num_envs

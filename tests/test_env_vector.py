@@ -123,3 +123,5 @@ def test_bad_batches_are_clear_errors():
         vec.step({"agent_0": ["a", "b"]})
     with pytest.raises(ValueError, match="num_envs must be a positive int"):
         hacrl_env.make_vec("gsm8k-v0", 0)
+    with pytest.raises(ValueError, match="processes > 1 needs a picklable verifier"):
+        hacrl_env.make_vec("gsm8k-v0", 2, split="test", processes=2, verifier=lambda r, a: r == a)
