@@ -139,7 +139,8 @@ def extract_answer(text: str) -> tuple[str | None, tuple[str, ...]]:
         if inner.strip():
             return inner.strip(), ("fallback_math_span",)
     stripped = text.strip()
-    if stripped and len(stripped) <= 40 and not _WORD_RE.search(stripped):
+    if stripped and len(stripped) <= 40 and not _WORD_RE.search(stripped) and not any(
+            w.isalpha() and len(w) > 1 for w in stripped.replace("'", "").split()):
         return stripped, ("fallback_whole_response",)
     num = last_number(text)  # shared with gsm8k: skips call arguments like Matrix([[1]])
     if num is not None:
