@@ -20,6 +20,8 @@ from verifiers import Verifier
 
 #: Default cap on a response's length in characters (also the action space's max_length).
 MAX_RESPONSE_CHARS = 100_000
+#: The observation space's max_length: far above any benchmark prompt (MATH's longest is ~4k).
+MAX_PROMPT_CHARS = 100_000
 
 
 def agent_names(agents: list[str] | tuple[str, ...] | int) -> list[str]:
@@ -65,8 +67,10 @@ def pick_index(problems: ProblemSet, rng: np.random.Generator, options: dict | N
 class ReasoningParallelEnv(ParallelEnv[str, str, str]):
     """Several agents answer the same verifiable problem (PettingZoo parallel API).
 
-    problems: the split to draw from. verifier: grades (response, gold) pairs.
-    splits: split name -> ProblemSet loader, for `problems_for_split`.
+    problems: the split to draw from (kept as `problem_set`). verifier: grades (response, gold).
+    split_loader: split name -> ProblemSet, for `problems_for_split`.
+    max_response_chars: longer responses are cut to their last this-many characters (flagged
+    in their verdicts); also the action space's max_length.
     """
 
     metadata = {"name": "hacrl_reasoning", "render_modes": ["ansi"], "is_parallelizable": True}
@@ -81,12 +85,15 @@ class ReasoningParallelEnv(ParallelEnv[str, str, str]):
         self.verifier = verifier
         self.env_id = env_id
         self.render_mode = render_mode
-        self.max_response_chars = int(max_response_chars)
+        if isinstance(max_response_chars, bool) or not isinstance(max_response_chars, int) \
+                or max_response_chars < 1:
+            raise ValueError(f"max_response_chars must be a positive int, got {max_response_chars!r}")
+        self.max_response_chars = max_response_chars
         self.possible_agents = agent_names(agents)
         self.agents: list[str] = []
         self._split_loader = split_loader
         # One space object per agent: PettingZoo asserts the same object comes back every call.
-        self._obs_spaces = {a: UnicodeText(self.max_response_chars) for a in self.possible_agents}
+        self._obs_spaces = {a: UnicodeText(MAX_PROMPT_CHARS) for a in self.possible_agents}
         self._act_spaces = {a: UnicodeText(self.max_response_chars) for a in self.possible_agents}
         self._rng = np.random.default_rng()
         self.current_problem: Problem | None = None

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from hacrl_env.data import Problem, ProblemSet
-from hacrl_env.parallel import MAX_RESPONSE_CHARS, agent_names, problem_info
+from hacrl_env.parallel import MAX_PROMPT_CHARS, MAX_RESPONSE_CHARS, agent_names, problem_info
 from hacrl_env.scoring import as_responses, check_agent_keys, score_batch, verdict_arrays
 from hacrl_env.spaces import UnicodeText
 from verifiers import Verifier
@@ -62,7 +62,7 @@ class VectorParallelEnv:
         self.possible_agents = agent_names(agents)
         self.agents: list[str] = []
         self._split_loader = split_loader
-        self._obs_spaces = {a: UnicodeText(self.max_response_chars) for a in self.possible_agents}
+        self._obs_spaces = {a: UnicodeText(MAX_PROMPT_CHARS) for a in self.possible_agents}
         self._act_spaces = {a: UnicodeText(self.max_response_chars) for a in self.possible_agents}
         self._rng = np.random.default_rng()
         self.problems: list[Problem] = []
