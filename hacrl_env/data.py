@@ -104,9 +104,11 @@ class ProblemSet(Sequence[Problem]):
                              f"{self.split!r}, which has {len(self)} problems (0..{len(self) - 1})")
         return i
 
-    def verifier_answer(self, index: int) -> str:
+    def verifier_answer(self, index: int, *, task_verifier: bool = True) -> str:
+        """The gold passed to the verifier: the task's own form (e.g. a reasoning-gym entry as
+        JSON) for its default verifier, else the plain `answer` a user's verifier expects."""
         r = self._records[index]
-        return r.answer if r.verifier_answer is None else r.verifier_answer
+        return r.verifier_answer if task_verifier and r.verifier_answer is not None else r.answer
 
     def index_of(self, problem_id: str) -> int:
         if self._by_id is None:

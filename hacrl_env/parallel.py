@@ -69,6 +69,8 @@ class ReasoningParallelEnv(ParallelEnv[str, str, str]):
 
     problems: the split to draw from (kept as `problem_set`). verifier: grades (response, gold).
     split_loader: split name -> ProblemSet, for `problems_for_split`.
+    task_verifier: whether `verifier` is the task's own (it then gets the task's gold form,
+    see `ProblemSet.verifier_answer`) or a user's (it gets the plain answer).
     max_response_chars: longer responses are cut to their last this-many characters (flagged
     in their verdicts); also the action space's max_length.
     """
@@ -78,11 +80,13 @@ class ReasoningParallelEnv(ParallelEnv[str, str, str]):
     def __init__(self, problems: ProblemSet, verifier: Verifier, *,
                  agents: list[str] | int = 2, env_id: str = "",
                  split_loader: Callable[[str], ProblemSet] | None = None,
-                 max_response_chars: int = MAX_RESPONSE_CHARS, render_mode: str | None = None):
+                 max_response_chars: int = MAX_RESPONSE_CHARS, render_mode: str | None = None,
+                 task_verifier: bool = True):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is not supported; use None or 'ansi'")
         self.problem_set = problems
         self.verifier = verifier
+        self.task_verifier = task_verifier
         self.env_id = env_id
         self.render_mode = render_mode
         if isinstance(max_response_chars, bool) or not isinstance(max_response_chars, int) \
@@ -158,8 +162,10 @@ class ReasoningParallelEnv(ParallelEnv[str, str, str]):
                                "(each episode is one problem and ends after one step)")
         check_agent_keys(actions, self.agents)
         responses = {a: [as_responses(actions[a], f"actions[{a!r}]")] for a in self.agents}
-        verdicts = score_batch(self.verifier, [self.problem_set.verifier_answer(self.current_problem.index)],
-                               responses, max_response_chars=self.max_response_chars)
+        gold = self.problem_set.verifier_answer(self.current_problem.index,
+                                                task_verifier=self.task_verifier)
+        verdicts = score_batch(self.verifier, [gold], responses,
+                               max_response_chars=self.max_response_chars)
         obs, rewards, terms, truncs, infos = {}, {}, {}, {}, {}
         for a in self.agents:
             detail = verdict_arrays(verdicts[a][0])

@@ -93,7 +93,8 @@ def build_parallel(task: TaskDef, *, agents: list[str] | int = 2, split: str = "
     problems, loader = _problems(task, split, data_dir, prompt_template, options)
     return ReasoningParallelEnv(problems, _verifier(task, verifier, options), agents=agents,
                                 env_id=env_id, split_loader=loader,
-                                max_response_chars=max_response_chars, render_mode=render_mode)
+                                max_response_chars=max_response_chars, render_mode=render_mode,
+                                task_verifier=verifier is None)
 
 
 def build_single(task: TaskDef, *, agent: str = "agent_0", agents: list[str] | int | None = None,
@@ -196,7 +197,7 @@ def make_vec(env_id: str, num_envs: int, *, agents: list[str] | int = 2, split: 
     problems, loader = _problems(task, split, data_dir, prompt_template, kw)
     return VectorParallelEnv(problems, _verifier(task, verifier, kw), num_envs, agents=agents,
                              env_id=full, processes=processes, split_loader=loader,
-                             max_response_chars=max_chars)
+                             max_response_chars=max_chars, task_verifier=verifier is None)
 
 
 def pprint_registry(*, disable_print: bool = False) -> str | None:

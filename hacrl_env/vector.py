@@ -46,7 +46,7 @@ class VectorParallelEnv:
     def __init__(self, problems: ProblemSet, verifier: Verifier, num_envs: int, *,
                  agents: list[str] | int = 2, env_id: str = "", processes: int | None = None,
                  split_loader: Callable[[str], ProblemSet] | None = None,
-                 max_response_chars: int = MAX_RESPONSE_CHARS):
+                 max_response_chars: int = MAX_RESPONSE_CHARS, task_verifier: bool = True):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         if processes is not None and (not isinstance(processes, int) or processes < 0):
@@ -55,6 +55,7 @@ class VectorParallelEnv:
             _check_picklable(verifier)
         self.problem_set = problems
         self.verifier = verifier
+        self.task_verifier = task_verifier  # see ReasoningParallelEnv
         self.num_envs = num_envs
         self.env_id = env_id
         self.processes = processes
@@ -141,7 +142,8 @@ class VectorParallelEnv:
                 raise ValueError(f"actions[{a!r}] has {len(batch)} items for {B} problems; send "
                                  "one item per problem")
             responses[a] = [as_responses(item, f"actions[{a!r}][{b}]") for b, item in enumerate(batch)]
-        golds = [self.problem_set.verifier_answer(p.index) for p in self.problems]
+        golds = [self.problem_set.verifier_answer(p.index, task_verifier=self.task_verifier)
+                 for p in self.problems]
         verdicts = score_batch(self.verifier, golds, responses,
                                max_response_chars=self.max_response_chars, processes=self.processes)
         prompts = tuple(p.prompt for p in self.problems)

@@ -67,3 +67,23 @@ def test_partial_credit_stays_in_range_and_is_not_correct():
     gold = infos["agent_0"]["answer"]
     _, reward, _, _, out = env.step({"agent_0": f"#### {gold} and more words"})
     assert 0.0 <= reward["agent_0"] < 1.0 and not out["agent_0"]["correct"][0]
+
+
+def test_a_user_verifier_gets_the_plain_gold_not_the_entry():
+    seen = []
+
+    def exact(response: str, answer: str) -> bool:
+        seen.append(answer)
+        return response.strip() == answer
+
+    for make in (hacrl_env.make, lambda *a, **k: hacrl_env.make_vec(*a, num_envs=1, **k)):
+        env = make("rg-chain_sum-v0", size=8, agents=1, verifier=exact)
+        if isinstance(env, hacrl_env.VectorParallelEnv):
+            _, infos = env.reset(options={"indices": [0]})
+            gold = infos["agent_0"][0]["answer"]
+            assert env.step({"agent_0": [gold]})[1]["agent_0"].tolist() == [1.0]
+        else:
+            _, infos = env.reset(options={"index": 0})
+            gold = infos["agent_0"]["answer"]
+            assert env.step({"agent_0": gold})[1]["agent_0"] == 1.0
+    assert seen == [gold, gold] and not gold.startswith("{")
