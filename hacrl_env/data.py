@@ -130,6 +130,8 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
     chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV) or None
     if chosen is None:
         return None
+    if not isinstance(chosen, (str, os.PathLike)):
+        raise TypeError(f"data_dir must be a path (str or os.PathLike), got {type(chosen).__name__}")
     path = Path(chosen).expanduser()
     if not path.is_dir():
         origin = "data_dir" if data_dir is not None else f"${DATA_DIR_ENV}"

@@ -154,6 +154,10 @@ def test_no_source_is_one_clear_error(monkeypatch):
 def test_bad_data_dir(tmp_path):
     with pytest.raises(DataError, match="data_dir = .* is not a directory"):
         hacrl_env.make("gsm8k-v0", data_dir=tmp_path / "nope")
+    with pytest.raises(TypeError, match="data_dir must be a path"):
+        hacrl_env.make("gsm8k-v0", data_dir=3)
+    with pytest.raises(TypeError, match="split must be a str"):
+        hacrl_env.make("gsm8k-v0", split=0)
 
 
 def test_hub_fallback_reads_the_same_upstream_fields(monkeypatch):
