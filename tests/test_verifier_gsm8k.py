@@ -89,6 +89,7 @@ DEFAULT_CASES = [
     ("1", "Matrix([[1]])", 0),  # a call argument is not an answer, and the text is never evaluated
     ("1", "\\boxed{Matrix([[1]])}", 0),
     ("3", "f(3) = 7", 0),
+    ("5", "The answer isn't 5, it is 6", 0),
     ("18", "no numbers here", 0),
     ("18", "", 0),
 ]

@@ -29,7 +29,8 @@ from verifiers.registry import register_verifier
 Mode = Literal["default", "strict", "flexible"]
 
 _HASHES = "####"
-_ANSWER_IS = re.compile(r"(?:final\s+)?answer\s*(?:is|:|=)\s*[:=]?", re.IGNORECASE)
+# "is\b": "the answer isn't 5" is not an answer of 5.
+_ANSWER_IS = re.compile(r"(?:final\s+)?answer\s*(?:is\b|:|=)\s*[:=]?", re.IGNORECASE)
 # lm-eval-harness lm_eval/tasks/gsm8k/gsm8k.yaml (v3.0), filter_list + metric_list.
 LM_EVAL_STRICT = re.compile(r"#### (\-?[0-9\.\,]+)")
 LM_EVAL_FLEXIBLE = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
