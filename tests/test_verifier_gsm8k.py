@@ -27,7 +27,7 @@ def gsm8k():
     ("5cm", 5), ("7 m/s", 7), ("1/2", Fraction(1, 2)), ("-1/2", Fraction(-1, 2)),
     ("\\frac{3}{4}", Fraction(3, 4)), ("\\dfrac{3}{4}", Fraction(3, 4)), ("1.5e3", 1500),
     ("2 \\times 10^{3}", 2000), (".4", Fraction(2, 5)), ("-$5", -5), ("$-5", -5), ("$18$", 18),
-    ("0.1", Fraction(1, 10)),
+    ("0.1", Fraction(1, 10)), ("1.5 million dollars", 1_500_000), ("$2 billion", 2 * 10**9),
 ])
 def test_parse_number_accepts_written_forms(text, value):
     assert parse_number(text) == value

@@ -34,6 +34,9 @@ COMPACT_UNITS = frozenset(
 )
 
 
+_SCALE_WORDS = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+
+
 class NumberTooLarge(ValueError):
     """A number has more than `MAX_DIGITS` digits or an exponent beyond `MAX_EXPONENT`."""
 
@@ -157,6 +160,9 @@ def parse_number(text: str) -> Fraction | None:
         if den == 0:
             return None
         value /= den
+    scale = _SCALE_WORDS.get(unit.split(" ", 1)[0]) if unit and not glued else None
+    if scale:  # "1.5 million dollars" is 1500000
+        value *= scale
     negative = (m.group("sign") in ("-", "−")) != (m.group("sign2") in ("-", "−"))
     return -value if negative else value
 
