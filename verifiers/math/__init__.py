@@ -42,11 +42,21 @@ def _show(v: Any) -> str:
 def _parse_gold(gold_norm: str, limits: Limits) -> tuple[Any, str]:
     """(parsed value or None, why not) for a normalized gold answer; cached per string."""
     try:
-        return parse_math(gold_norm, Budget(_GOLD_SECONDS, limits)), ""
+        return _parse(gold_norm, Budget(_GOLD_SECONDS, limits)), ""
     except ParseError as exc:
         return None, f"gold not parsed: {exc}"[:200]
     except BudgetExceeded as exc:
         return None, f"gold over budget: {exc}"[:200]
+
+
+def _parse(text: str, budget: Budget) -> Any:
+    """`parse_math`, with sympy's own failures on odd input mapped to our two outcomes."""
+    try:
+        return parse_math(text, budget)
+    except (OverflowError, RecursionError, MemoryError) as exc:
+        raise BudgetExceeded(f"{type(exc).__name__} while building the answer") from None
+    except (ValueError, TypeError, ArithmeticError) as exc:  # ParseError is a ValueError
+        raise ParseError(str(exc)[:200]) from None
 
 
 _WARM_UP = (("\\boxed{\\sqrt{1/n}+x^2}", "\\frac{1}{\\sqrt n}+x^2"),
@@ -117,8 +127,9 @@ class MathVerifier(Verifier):
                        flags=flags)
         try:
             rule, reason, shown = self._compare(gold_norm, pred_norm, budget)
-        except BudgetExceeded as exc:
-            return failed("budget", **{**verdict, "flags": flags + (str(exc)[:200],)})
+        except (BudgetExceeded, OverflowError, RecursionError) as exc:
+            return failed("budget", **{**verdict, "flags": flags + (
+                f"{type(exc).__name__}: {exc}"[:200],)})
         verdict.update(shown)
         if rule is None:
             return failed(reason, **verdict)
@@ -136,7 +147,7 @@ class MathVerifier(Verifier):
             return ("numeric" if same else None), "mismatch", {}
         gold_val, _ = _parse_gold(gold, self.limits)
         try:
-            pred_val = parse_math(pred, budget)
+            pred_val = _parse(pred, budget)
         except ParseError:
             pred_val = None
         if gold_val is None:  # a text answer ("Monday", "\\text{Evelyn}")

@@ -9,92 +9,14 @@ equations, matrices) are compared element by element with the same scalar rule.
 
 from __future__ import annotations
 
-import cmath
-import math
 from math import comb
-from typing import Any, Callable
+from typing import Any
 
 import sympy as sp
 
 from verifiers.budget import Budget
-from verifiers.math.parse import PM, Ival, Mat, Pct, Rel, Seq, SetUnion
-
-#: Relative tolerance of float spot checks, and of a decimal against an irrational value.
-REL_TOL = 1e-9
-_ABS_TOL = 1e-12
-# Points where symbols are evaluated: positive, irrational-looking, distinct per symbol, so
-# sqrt(1/n) and 1/sqrt(n) agree but x and y never coincide.
-_POINT_VALUES = (1.3127, 0.7419, 2.1734, 1.6551, 0.4423, 2.8891, 1.0937, 3.4172, 0.9283)
-_N_POINTS = 4
-
-
-class _Inconclusive(Exception):
-    """A float evaluation overflowed, hit a pole, or met something it cannot evaluate."""
-
-
-_UNARY: dict[type, Callable[[complex], complex]] = {
-    sp.sin: cmath.sin, sp.cos: cmath.cos, sp.tan: cmath.tan, sp.exp: cmath.exp,
-    sp.log: cmath.log, sp.asin: cmath.asin, sp.acos: cmath.acos, sp.atan: cmath.atan,
-    sp.sinh: cmath.sinh, sp.cosh: cmath.cosh, sp.tanh: cmath.tanh,
-    sp.cot: lambda z: 1 / cmath.tan(z), sp.sec: lambda z: 1 / cmath.cos(z),
-    sp.csc: lambda z: 1 / cmath.sin(z), sp.Abs: lambda z: complex(abs(z)),
-}
-
-
-def _num(e: sp.Basic, env: dict) -> complex:
-    """Float value of a sympy expression; never calls sympy's evaluator (which could hang)."""
-    try:
-        if e.is_Rational:
-            return complex(e.p / e.q)
-        if e.is_Symbol:
-            return env[e]
-        if e is sp.pi:
-            return complex(math.pi)
-        if e is sp.E:
-            return complex(math.e)
-        if e is sp.I:
-            return 1j
-        if e.is_Add:
-            return sum((_num(a, env) for a in e.args), 0j)
-        if e.is_Mul:
-            out = 1 + 0j
-            for a in e.args:
-                out *= _num(a, env)
-            return out
-        if e.is_Pow:
-            b, x = _num(e.base, env), _num(e.exp, env)
-            if b.imag == 0 and x.imag == 0 and (b.real > 0 or float(x.real).is_integer()):
-                return complex(b.real ** x.real)
-            return b ** x
-        if isinstance(e, sp.factorial):
-            x = _num(e.args[0], env)
-            return complex(math.gamma(x.real + 1))
-        if isinstance(e, sp.binomial):
-            n, k = (_num(a, env).real for a in e.args)
-            if n.is_integer() and k.is_integer():
-                return complex(comb(int(n), int(k)))
-            raise _Inconclusive
-        f = _UNARY.get(type(e))
-        if f is not None and len(e.args) == 1:
-            return f(_num(e.args[0], env))
-    except (OverflowError, ZeroDivisionError, ValueError, TypeError):
-        raise _Inconclusive from None
-    raise _Inconclusive
-
-
-def _finite(z: complex) -> bool:
-    return cmath.isfinite(z)
-
-
-def _close(a: complex, b: complex) -> bool:
-    return abs(a - b) <= REL_TOL * max(abs(a), abs(b)) + _ABS_TOL
-
-
-def _envs(symbols: set) -> list[dict]:
-    syms = sorted(symbols, key=str)
-    return [{s: complex(_POINT_VALUES[(3 * k + 2 * j) % len(_POINT_VALUES)] + 0.01 * j)
-             for j, s in enumerate(syms)} for k in range(_N_POINTS if syms else 1)]
-
+from verifiers.math.numeric import Inconclusive, close, envs, finite, num
+from verifiers.math.values import PM, Ival, Mat, Pct, Rel, Seq, SetUnion
 
 def _expand_terms(e: sp.Basic, limit: int) -> int:
     """Rough count of the terms `expand(e)` would produce (capped at limit + 1)."""
@@ -147,14 +69,14 @@ def scalar_equal(a: sp.Expr, b: sp.Expr, budget: Budget) -> str | None:
     syms = a.free_symbols
     conclusive = 0
     va = vb = 0j
-    for env in _envs(syms):
+    for env in envs(syms):
         try:
-            va, vb = _num(a, env), _num(b, env)
-        except _Inconclusive:
+            va, vb = num(a, env), num(b, env)
+        except Inconclusive:
             continue
-        if not (_finite(va) and _finite(vb)):
+        if not (finite(va) and finite(vb)):
             continue
-        if not _close(va, vb):
+        if not close(va, vb):
             return None
         conclusive += 1
     if not syms and (a.is_Rational or b.is_Rational):
@@ -278,16 +200,16 @@ def _proportional(d1: sp.Expr, d2: sp.Expr, positive: bool, budget: Budget) -> b
     if not syms:
         return False
     ratios = []
-    for env in _envs(syms):
+    for env in envs(syms):
         try:
-            r1, r2 = _num(d1, env), _num(d2, env)
-        except _Inconclusive:
+            r1, r2 = num(d1, env), num(d2, env)
+        except Inconclusive:
             continue
-        if abs(r2) < 1e-12 or not (_finite(r1) and _finite(r2)):
+        if abs(r2) < 1e-12 or not (finite(r1) and finite(r2)):
             continue
         ratios.append(r1 / r2)
     budget.check()
-    if len(ratios) < 3 or abs(ratios[0]) < 1e-12 or not all(_close(r, ratios[0]) for r in ratios):
+    if len(ratios) < 3 or abs(ratios[0]) < 1e-12 or not all(close(r, ratios[0]) for r in ratios):
         return False
     return not positive or (abs(ratios[0].imag) < 1e-12 and ratios[0].real > 0)
 

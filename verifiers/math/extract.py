@@ -22,8 +22,10 @@ _GAP_RE = re.compile(r"(?:\s|[,;.$]|\\[()\[\]]|\\q?quad|\\[,;!]|\\text\{\s*(?:an
 _ANSWER_PHRASE_RE = re.compile(
     r"(?:final answer|the answer|answer)\s*(?:is|:)\s*:?\s*(.+?)(?:\.\s*I hope|\s*$|\.\s*$|\.\s+[A-Z]|\n)",
     re.I | re.S)
-_MATH_SPAN_RE = re.compile(r"\\\[(.+?)\\\]|(?<!\\)\$\$(.+?)(?<!\\)\$\$|\\\(([^\n]+?)\\\)"
-                           r"|(?<!\\)\$((?:[^$\n]|(?<=\\)\$)+?)(?<!\\)\$", re.S)
+# Math delimiters, paired left to right in one pass (a lazy `\[(.+?)\]` regex is quadratic
+# on text full of unclosed openers).
+_DELIM_RE = re.compile(r"(?<!\\)\$\$|(?<!\\)\$|\\\[|\\\]|\\\(|\\\)")
+_CLOSES = {"$$": "$$", "$": "$", "\\[": "\\]", "\\(": "\\)"}
 _WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{4,}")
 #: A gold answer longer than this with `$` in it is a worked solution, not a bare answer.
 _LONG_GOLD = 200
@@ -96,6 +98,23 @@ def _last(pattern: re.Pattern, text: str) -> re.Match | None:
     return found
 
 
+def math_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, inner) of each `$..$`, `$$..$$`, `\\(..\\)`, `\\[..\\]` span, in order.
+    Inline `$..$` and `\\(..\\)` may not cross a line break."""
+    spans: list[tuple[int, int, str]] = []
+    open_tok: re.Match | None = None
+    for m in _DELIM_RE.finditer(text):
+        tok = m.group()
+        if open_tok is not None and tok == _CLOSES[open_tok.group()]:
+            inner = text[open_tok.end():m.start()]
+            if open_tok.group() in ("$$", "\\[") or "\n" not in inner:
+                spans.append((open_tok.start(), m.end(), inner))
+            open_tok = None
+        elif tok in _CLOSES:
+            open_tok = m
+    return spans
+
+
 def _answer_phrase(text: str) -> str | None:
     """X in the last "final answer is X" / "Answer: X"; inside X, its last math span, or its
     last number when X is a sentence ("Jane started 3 hours ago")."""
@@ -107,10 +126,14 @@ def _answer_phrase(text: str) -> str | None:
         phrase = text = m.group(1).strip()
     if phrase is None:
         return None
-    span = _last(_MATH_SPAN_RE, phrase)
-    if span is not None and not phrase[span.end():].strip(" .,;!"):  # "... is $x$."
-        return next(g for g in span.groups() if g is not None).strip() or None
-    if _WORD_RE.search(_MATH_SPAN_RE.sub(" ", phrase)):
+    spans = math_spans(phrase)
+    if spans and not phrase[spans[-1][1]:].strip(" .,;!"):  # "... is $x$."
+        return spans[-1][2].strip() or None
+    prose, pos = [], 0
+    for start, end, _ in spans:
+        prose.append(phrase[pos:start])
+        pos = end
+    if _WORD_RE.search(" ".join(prose) + " " + phrase[pos:]):
         num = last_number(phrase)
         return num.text if num else None
     return phrase
@@ -131,13 +154,9 @@ def extract_answer(text: str) -> tuple[str | None, tuple[str, ...]]:
     phrase = _answer_phrase(text)
     if phrase:
         return phrase, ("fallback_answer_phrase",)
-    span = None
-    for span in _MATH_SPAN_RE.finditer(text):
-        pass
-    if span is not None:
-        inner = next(g for g in span.groups() if g is not None)
-        if inner.strip():
-            return inner.strip(), ("fallback_math_span",)
+    spans = math_spans(text)
+    if spans and spans[-1][2].strip():
+        return spans[-1][2].strip(), ("fallback_math_span",)
     stripped = text.strip()
     if stripped and len(stripped) <= 40 and not _WORD_RE.search(stripped) and not any(
             w.isalpha() and len(w) > 1 for w in stripped.replace("'", "").split()):

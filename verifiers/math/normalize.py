@@ -38,7 +38,7 @@ _TRAILING_WORDS_RE = re.compile(r"(?<=[\d}) ])\s*(?<!\\)(?:\b[a-zA-Z]{3,}\b\s*)+
 _KEEP_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "and", "for", "arcsin",
                "arccos", "arctan", "sinh", "cosh", "tanh"}
 _PERCENT_WORD_RE = re.compile(r"\s*(?:percentage|percent|pct)\s*$")
-_REPEATING_RE = re.compile(r"(\d*)\.(\d*)\\overline\s*\{?(\d+)\}?")
+_REPEATING_RE = re.compile(r"(?<![\d.])(\d*)\.(\d*)\\overline\s*\{?(\d+)\}?")
 _CONNECTIVE_RE = re.compile(r"\s*,?\s+(?:and|or)\s+|\s*,\s*(?:and|or)\s+"
                             r"|(?<=[)\]}])\s*(?:and|or)\s*(?=[(\[{\\])")
 _THOUSANDS_RE = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d{1,3}(?: \d{3})+(?:\.\d+)?")

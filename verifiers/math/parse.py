@@ -8,64 +8,20 @@ in `verifiers.budget` before every operation that could grow without bound.
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import sympy as sp
 
 from verifiers.budget import Budget, BudgetExceeded
+from verifiers.math.numeric import Inconclusive, num
+from verifiers.math.values import PM, Ival, Mat, Pct, Rel, Seq, SetUnion
 
 
 class ParseError(ValueError):
     """The text is not an answer this parser understands (reason "parse_error")."""
-
-
-@dataclass(frozen=True)
-class PM:
-    """`a \\pm b`: the values it stands for."""
-    alts: tuple
-
-
-@dataclass(frozen=True)
-class Seq:
-    """Comma-separated values. kind: "list" (bare or `{}`), "set" (`\\{\\}`), "tuple"
-    (3+ items in brackets), "pair" (`(a, b)`: a point or an open interval), "ratio" (`a:b`)."""
-    kind: str
-    items: tuple
-
-
-@dataclass(frozen=True)
-class Ival:
-    """An interval with explicit open/closed ends."""
-    lo: Any
-    hi: Any
-    lopen: bool
-    ropen: bool
-
-
-@dataclass(frozen=True)
-class SetUnion:
-    parts: tuple
-
-
-@dataclass(frozen=True)
-class Rel:
-    """A chain `parts[0] ops[0] parts[1] ...`; ops in = < <= > >= != in ~ (approximately)."""
-    ops: tuple
-    parts: tuple
-
-
-@dataclass(frozen=True)
-class Mat:
-    rows: tuple
-
-
-@dataclass(frozen=True)
-class Pct:
-    """`x%`: compared as x, or as x/100 against a bare number."""
-    value: Any
 
 
 _TOKEN_RE = re.compile(r"(\d+\.?\d*|\.\d+)|(\\[a-zA-Z]+|\\[{}|\\])|([a-zA-Z]+)"
@@ -201,9 +157,16 @@ class _Parser:
             if not exp.is_Integer and base.is_Rational and _bits(base) > _ROOT_MAX_BITS:
                 raise BudgetExceeded("root of a huge number")
         elif isinstance(exp, sp.Expr) and exp.is_number and base.is_number:
-            big = [a for a in exp.atoms(sp.Rational) if _bits(a) > 64]
-            if big:
-                raise BudgetExceeded("exponent too large")
+            # e^{e^{e^{10}}}: sympy's own evaluation of such towers can take seconds, so
+            # estimate the size with floats first and refuse what no exact integer guard allows
+            try:
+                x = num(exp, {})
+                b = num(base, {})
+                size = abs(x.real) * abs(math.log2(abs(b))) if b != 0 else 0.0
+            except (Inconclusive, OverflowError, ValueError):
+                raise BudgetExceeded("power of unknown size") from None
+            if not size <= lim.max_int_bits:
+                raise BudgetExceeded("power too large")
         return sp.Pow(base, exp)
 
     # -- grammar -------------------------------------------------------------------------
@@ -448,6 +411,8 @@ class _Parser:
             arg = self.arith("*", arg, self.postfix())  # \sin 2x
         if not _is_expr(arg) or (base is not None and not _is_expr(base)):
             raise ParseError(f"{name} of a non-number")
+        if name == "exp":
+            return self.power(sp.E, arg) if power is None else self.arith("^", self.power(sp.E, arg), power)
         val = sp.log(arg, base) if base is not None else _FUNCS[name](arg)
         return self.arith("^", val, power) if power is not None else val
 
