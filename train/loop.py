@@ -1,0 +1,404 @@
+"""The HACPO training loop, one named function per phase (CleanRL style, read top to bottom):
+
+    rollout -> verify -> pool -> behaviour log-probs -> capability + advantages -> update -> log/eval/save
+
+`train(cfg)` runs a whole experiment; each phase is a small function taking plain data so it can
+be tested alone.  The math is `train.core`'s; the algorithm variant (hacpo, gspo, grpo, naive,
+ablations) is an `AlgoSpec` from `train.algorithms` that only decides which rows each learner
+gets and which objective/advantage they use.  Agents sit behind `train.workers.AgentWorker`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from train import core
+from train.algorithms import learns_from_peers
+from train.pool import Pool, Trajectory, group_external, load_trajectories
+from train.update_step import LearnerBatch, UpdateParams
+
+
+@dataclass
+class TrainerState:
+    """Everything besides model/optimizer weights needed to resume a run exactly."""
+
+    step: int = 0  # completed training steps
+    data_order: list[int] = field(default_factory=list)  # seeded permutation of the train split
+    cursor: int = 0  # next position in data_order
+    epoch: int = 0  # completed passes over the split (reshuffled per epoch)
+    capability_history: list[list[float]] = field(default_factory=list)  # (T, n) positive rates
+    generated_tokens_total: dict[str, int] = field(default_factory=dict)
+    external_cursor: int = 0  # next external trajectory group
+    first_eval: dict[str, dict] = field(default_factory=dict)  # step-0 held-out results per agent
+    last_eval: dict[str, dict] = field(default_factory=dict)
+    nan_consecutive: dict[str, int] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase 0: data order (the trainer owns it so resume continues the exact same prompt sequence)
+
+
+def next_prompt_indices(state: TrainerState, count: int, num_problems: int, seed: int) -> list[int]:
+    """The next `count` problem indices; a fresh seeded permutation per epoch over the split."""
+    if num_problems < 1:
+        raise ValueError("the training split is empty")
+    out = []
+    while len(out) < count:
+        if state.cursor >= len(state.data_order):
+            if state.data_order:  # a pass just ended
+                state.epoch += 1
+            state.data_order = np.random.default_rng([seed, state.epoch]).permutation(num_problems).tolist()
+            state.cursor = 0
+        take = min(count - len(out), len(state.data_order) - state.cursor)
+        out.extend(state.data_order[state.cursor:state.cursor + take])
+        state.cursor += take
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase 1: rollout -- every agent answers the same prompts with its own chat template
+
+
+def rollout(workers, prompts: list, num_samples: int, *, seed: int) -> dict[str, list[list]]:
+    """{agent: [P][num_samples] Sample}; each agent gets its own derived seed."""
+    return {w.name: w.generate(prompts, num_samples, seed=seed * 1009 + i) for i, w in enumerate(workers)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase 2: verify -- ONE env step verifies all P x n x G responses
+
+
+def verify(vec, samples: dict[str, list[list]]):
+    """Returns (rewards {agent: (P, G) ndarray}, infos {agent: env info dict})."""
+    actions = {name: [[s.text for s in group] for group in per_prompt] for name, per_prompt in samples.items()}
+    _, _, _, _, infos = vec.step(actions)
+    rewards = {name: np.stack([np.asarray(r, dtype=np.float64) for r in infos[name]["rewards"]])
+               for name in samples}
+    return rewards, infos
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase 3: the shared pool (tokenizer-neutral records)
+
+
+def build_pool(problems, prompts: list, samples, rewards, infos, step: int) -> Pool:
+    pool = Pool(step=step)
+    for name, per_prompt in samples.items():
+        for p, group in enumerate(per_prompt):
+            for i, s in enumerate(group):
+                pool.add(Trajectory(
+                    prompt_id=str(problems[p].id), prompt=prompts[p], response=s.text, source=name,
+                    reward=float(rewards[name][p, i]), extracted=str(infos[name]["extracted"][p][i]),
+                    reason=str(infos[name]["reasons"][p][i]), source_num_tokens=len(s.token_ids),
+                    sampling_mean_logp=float(np.mean(s.logprobs)) if len(s.logprobs) else 0.0,
+                    finished=bool(s.finished), policy_version=step, prompt_index=p, sample_index=i,
+                    source_token_ids=tuple(int(t) for t in s.token_ids)))
+    return pool
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase 4: behaviour log-probs, recomputed by each source's training model before ANY update
+
+
+def score_behaviour(workers, pool: Pool, external: list[Trajectory]) -> tuple[dict, list[Trajectory]]:
+    """Fills `source_mean_logp` of every pool record (source's own tokens, EOS included) and
+    returns ({agent: per-record token log-prob lists}, external records with logps filled).
+    The sampler's log-probs are not used: a faster approximate engine then changes nothing."""
+    token_logps = {}
+    by_name = {w.name: w for w in workers}
+    for w in workers:
+        mine = pool.from_source(w.name)
+        lps = w.score([r.prompt for r in mine], response_ids=[list(r.source_token_ids) for r in mine])
+        token_logps[w.name] = lps
+        pool.with_source_logps(w.name, [sum(x) / max(len(x), 1) for x in lps])
+    scored = []
+    for r in external:
+        if r.source in by_name:  # rescored every step by that agent's current model
+            lp = by_name[r.source].score([r.prompt], responses=[r.response], append_eos=[r.finished])[0]
+            r = Trajectory(**{**r.__dict__, "source_mean_logp": sum(lp) / max(len(lp), 1),
+                              "source_num_tokens": len(lp)})
+        scored.append(r)
+    return token_logps, scored
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase 5: capability (once per step, before any update) and each learner's rows
+
+
+def update_capability(state: TrainerState, rewards_pnG: torch.Tensor, spec) -> tuple[torch.Tensor, torch.Tensor]:
+    """Appends this step's positive rates; returns (capability (n,), ratios (n, n))."""
+    rates = [float(core.positive_rate(rewards_pnG[:, j])) for j in range(rewards_pnG.shape[1])]
+    state.capability_history.append(rates)
+    cap = core.capability_estimate(torch.tensor(state.capability_history), window=spec.window)
+    return cap, core.capability_ratios(cap, clip=(spec.ratio_clip_low, spec.ratio_clip_high))
+
+
+def learner_batch(k: int, names: list[str], pool: Pool, rewards_pnG: torch.Tensor, ratios: torch.Tensor,
+                  capability: torch.Tensor, spec, self_token_logps: list, external: list[Trajectory]
+                  ) -> tuple[LearnerBatch, dict[str, float]]:
+    """Rows for learner k: its own samples plus (per the algorithm) peers' and external ones."""
+    share = learns_from_peers(spec, k, capability)
+    if share:
+        adv = core.capability_advantages(rewards_pnG, k, ratios, eps=spec.adv_eps, uniform_guard=spec.uniform_guard,
+                                         baseline_guard=spec.baseline_guard,
+                                         capability_weighted=spec.capability_weighted_baseline)  # (P, n, G)
+    else:
+        adv = torch.zeros_like(rewards_pnG)
+        adv[:, k] = core.group_advantages(rewards_pnG[:, k], eps=spec.adv_eps)
+    batch = LearnerBatch()
+    own_obj = "grpo" if spec.objective == "grpo" else "gspo"
+    mine = pool.from_source(names[k])
+    for r, tok in zip(mine, self_token_logps):  # self rows first (the V1 order when shuffle is off)
+        batch.add(prompt=r.prompt, response_ids=r.source_token_ids, objective=own_obj, is_self=True,
+                  advantage=float(adv[r.prompt_index, k, r.sample_index]), old_mean_logp=r.source_mean_logp,
+                  old_token_logps=tok if own_obj == "grpo" else None)
+    if share:
+        for j, name in enumerate(names):
+            if j == k:
+                continue
+            for r in pool.from_source(name):
+                a = float(adv[r.prompt_index, j, r.sample_index])
+                if spec.cross_as_self:  # naive: peers' samples treated exactly like own ones
+                    batch.add(prompt=r.prompt, response=r.response, append_eos=r.finished, objective="gspo",
+                              advantage=a, old_mean_logp=None)
+                else:
+                    batch.add(prompt=r.prompt, response=r.response, append_eos=r.finished, objective="cross",
+                              advantage=a, coef=float(ratios[k, j]) if spec.use_omega else 1.0,
+                              old_mean_logp=r.source_mean_logp)
+    for group in group_external(external) if share or not len(names) > 1 else []:
+        ext_adv = core.group_advantages(torch.tensor([[r.reward for r in group]]), eps=spec.adv_eps)[0]
+        for r, a in zip(group, ext_adv.tolist()):
+            coef = float(ratios[k, names.index(r.source)]) if (r.source in names and spec.use_omega) else 1.0
+            batch.add(prompt=r.prompt, response=r.response, append_eos=r.finished, objective="cross", advantage=a,
+                      coef=coef, old_mean_logp=r.source_mean_logp)
+    cross = [a for a, s in zip(batch.advantages, batch.is_self) if not s]
+    positive = [s for a, s in zip(batch.advantages, batch.is_self) if a > 0]
+    info = {"adv/peer_positive_share": (sum(1 for s in positive if not s) / len(positive)) if positive else 0.0,
+            "cross_rows": float(len(cross))}
+    return batch, info
+
+
+def update_params(spec, minibatch_size: int, cfg_algo) -> UpdateParams:
+    return UpdateParams(minibatch_size=minibatch_size, shuffle=cfg_algo.shuffle, eps_low=spec.eps_low,
+                        eps_high=spec.eps_high, grpo_eps_low=spec.grpo_eps_low, grpo_eps_high=spec.grpo_eps_high,
+                        alpha=spec.alpha, delta=spec.delta, delta_step=spec.delta_step, cross_clip=spec.cross_clip,
+                        stepwise=spec.stepwise, kl_beta=cfg_algo.kl_beta)
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase 6: per-agent metrics of the step (names documented in docs/metrics.md)
+
+
+def rollout_metrics(names: list[str], pool: Pool, rewards_pnG: torch.Tensor, capability, ratios,
+                    state: TrainerState) -> dict[str, float]:
+    out: dict[str, float] = {}
+    correct = rewards_pnG > 0  # (P, n, G)
+    for k, name in enumerate(names):
+        r = rewards_pnG[:, k]  # (P, G)
+        recs = pool.from_source(name)
+        tokens = sum(x.source_num_tokens for x in recs)
+        state.generated_tokens_total[name] = state.generated_tokens_total.get(name, 0) + tokens
+        own_none = ~correct[:, k].any(-1)
+        peers = [j for j in range(len(names)) if j != k]
+        peer_any = correct[:, peers].flatten(1).any(-1) if peers else torch.zeros_like(own_none)
+        std = r.std(-1) if r.shape[-1] > 1 else torch.zeros(r.shape[0])
+        out.update({
+            f"{name}/reward": float(r.mean()), f"{name}/reward_std": float(std.mean()),
+            f"{name}/frac_reward_zero_std": float((std == 0).float().mean()),
+            f"{name}/completions/mean_length": tokens / max(len(recs), 1),
+            f"{name}/completions/clipped_ratio": float(np.mean([not x.finished for x in recs])),
+            f"{name}/capability": float(capability[k]),
+            f"{name}/rescue_rate": float((own_none & peer_any).float().mean()),
+            f"{name}/cost/responses": float(len(recs)), f"{name}/cost/generated_tokens": float(tokens),
+            f"{name}/cost/generated_tokens_total": float(state.generated_tokens_total[name]),
+            f"{name}/logp_mismatch": float(np.mean([abs(x.sampling_mean_logp - x.source_mean_logp) for x in recs])),
+        })
+        for j in peers:
+            out[f"{name}/capability_ratio/{names[j]}"] = float(ratios[k, j])
+    return out
+
+
+def capture_rng() -> dict:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def restore_rng(saved: dict) -> None:
+    random.setstate(saved["python"])
+    np.random.set_state(saved["numpy"])
+    torch.set_rng_state(saved["torch"])
+
+
+def load_external(path: str | None, names: list[str]) -> list[Trajectory]:
+    return [] if not path else load_trajectories(path, names)
+
+
+def external_for_step(records: list[Trajectory], state: TrainerState, num_groups: int) -> list[Trajectory]:
+    """The next `num_groups` prompt groups of the external file, cycling through it."""
+    groups = group_external(records)
+    if not groups:
+        return []
+    out = []
+    for _ in range(min(num_groups, len(groups))):
+        out.extend(groups[state.external_cursor % len(groups)])
+        state.external_cursor += 1
+    return out
+
+
+def timed(times: dict, key: str):
+    """Context manager adding the block's wall time to times[key]."""
+    class _T:
+        def __enter__(self):
+            self.t = time.perf_counter()
+
+        def __exit__(self, *exc):
+            times[key] = times.get(key, 0.0) + time.perf_counter() - self.t
+    return _T()
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+def _seed(*parts: int) -> int:
+    """A well-mixed 31-bit seed from (run seed, step, agent, ...), so each stream is independent."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def build_workers(cfg, agent_dirs: dict[str, str] | None = None) -> list:
+    """One LocalWorker per configured agent (from its checkpoint dir when resuming)."""
+    import agents as agents_lib
+
+    from train.config import resolve_device
+    from train.workers import LocalWorker
+
+    workers = []
+    for a in cfg.agents:
+        source = (agent_dirs or {}).get(a.name, a.model)
+        agent = agents_lib.load(source, name=a.name, device=resolve_device(a), precision=a.precision)
+        workers.append(LocalWorker(agent, a))
+    return workers
+
+
+def evaluate_all(workers, cfg, step: int) -> dict[str, dict]:
+    """Held-out accuracy of every agent ALONE (greedy pass@1 and sampled avg@k)."""
+    from train.evaluate import evaluate_agent
+
+    out = {}
+    for i, w in enumerate(workers):
+        a = cfg.agents[i]
+        res = evaluate_agent(w.agent, cfg.env.eval_id or cfg.env.id, cfg.env.eval_split, env_kwargs=dict(cfg.env.kwargs),
+                             n_problems=cfg.env.eval_size, k=cfg.schedule.eval_k, greedy=True,
+                             max_new_tokens=a.max_new_tokens, seed=_seed(cfg.seed, 7, i))
+        out[w.name] = {key: res[key] for key in ("accuracy", "ci_low", "ci_high", "avg_at_k", "n")}
+    return out
+
+
+def train(cfg, *, resume: str | None = None) -> dict:
+    """Run (or resume) one experiment; returns {"run_dir", "start", "end"} held-out accuracies."""
+    import hacrl_env
+    from tqdm.auto import tqdm
+
+    from train.config import minibatch_size, resolve_algo
+    from train.run_dir import RunDir
+
+    spec = resolve_algo(cfg)
+    names = [a.name for a in cfg.agents]
+    resume = resume or cfg.resume
+    run = RunDir.open(resume, cfg) if resume else RunDir.create(cfg)
+    state, agent_dirs, saved = TrainerState(), None, None
+    if resume:
+        agent_dirs, saved = run.load_checkpoint()
+        state = TrainerState(**saved["trainer"])
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    torch.manual_seed(cfg.seed)
+    workers = build_workers(cfg, agent_dirs)
+    if saved is not None:
+        for w in workers:
+            w.load_state_dict(saved["workers"][w.name])
+        restore_rng(saved["rng"])
+    params = update_params(spec, minibatch_size(cfg), cfg.algo)
+    P, G = cfg.schedule.prompts_per_step, cfg.schedule.group_size * int(spec.rollout_multiplier)
+    vec = hacrl_env.make_vec(cfg.env.id, num_envs=P, agents=names, split=cfg.env.train_split,
+                             verifier=cfg.env.verifier, **cfg.env.kwargs)
+    external = load_external(cfg.schedule.external_trajectories, names)
+    dump_all = cfg.logging.dump_pools
+
+    def checkpoint() -> None:
+        run.save_checkpoint(state.step, {w.name: w.agent for w in workers},
+                            {"trainer": state.__dict__, "rng": capture_rng(),
+                             "workers": {w.name: w.state_dict() for w in workers}})
+
+    if state.step == 0 and not state.first_eval:
+        state.first_eval = state.last_eval = evaluate_all(workers, cfg, 0)
+        run.log(0, {f"{n}/eval/{k}": v for n, r in state.first_eval.items()
+                    for k, v in (("greedy_acc", r["accuracy"]), ("avg_at_k", r["avg_at_k"]))})
+    bar = tqdm(range(state.step, cfg.schedule.steps), initial=state.step, total=cfg.schedule.steps,
+               disable=not cfg.logging.progress, desc=f"{cfg.algo.name}", dynamic_ncols=True)
+    for step in bar:
+        times: dict[str, float] = {}
+        t_step = time.perf_counter()
+        indices = next_prompt_indices(state, P, vec.num_problems, cfg.seed)
+        obs, _ = vec.reset(options={"indices": indices})
+        prompts, problems = list(obs[names[0]]), list(vec.problems)
+        with timed(times, "time/generate"):
+            samples = rollout(workers, prompts, G, seed=_seed(cfg.seed, step, 1))
+        with timed(times, "time/verify"):
+            rewards, infos = verify(vec, samples)
+        pool = build_pool(problems, prompts, samples, rewards, infos, step)
+        with timed(times, "time/score"):
+            self_token_logps, ext = score_behaviour(workers, pool, external_for_step(external, state, P))
+        R = pool.rewards_tensor(names)  # (P, n, G)
+        capability, ratios = update_capability(state, R, spec)
+        metrics = rollout_metrics(names, pool, R, capability, ratios, state)
+        with timed(times, "time/update"):
+            for k, w in enumerate(workers):  # learners independent: inputs were all fixed above
+                batch, info = learner_batch(k, names, pool, R, ratios, capability, spec,
+                                            self_token_logps[w.name], ext)
+                upd = w.update(batch, params, seed=_seed(cfg.seed, step, 2, k))
+                metrics.update({f"{w.name}/{key}": v for key, v in {**info, **upd}.items()
+                                if key not in ("nan_consecutive", "cross_rows")})
+                skipped_all = upd["nan_skips"] >= upd.get("updates", 0) > 0
+                state.nan_consecutive[w.name] = (state.nan_consecutive.get(w.name, 0) + int(upd["nan_skips"])
+                                                 if skipped_all else int(upd["nan_consecutive"]))
+        state.step = step + 1
+        pool.to_jsonl(run.path / "pools" / "latest.jsonl")
+        if dump_all:
+            pool.to_jsonl(run.path / "pools" / f"step_{state.step:06d}.jsonl")
+        last = state.step == cfg.schedule.steps
+        if last or (cfg.schedule.eval_every and state.step % cfg.schedule.eval_every == 0):
+            state.last_eval = evaluate_all(workers, cfg, state.step)
+            for n, r in state.last_eval.items():
+                metrics[f"{n}/eval/greedy_acc"], metrics[f"{n}/eval/avg_at_k"] = r["accuracy"], r["avg_at_k"]
+        times["time/step"] = time.perf_counter() - t_step
+        run.log(state.step, {**metrics, **times})
+        bar.set_postfix({n: f"{metrics[f'{n}/reward']:.2f}" for n in names})
+        stuck = [n for n, c in state.nan_consecutive.items() if c > cfg.schedule.max_nan_skips]
+        if stuck:
+            checkpoint()
+            raise RuntimeError(
+                f"agents {stuck} skipped more than schedule.max_nan_skips={cfg.schedule.max_nan_skips} consecutive "
+                f"updates on non-finite losses/gradients; saved a checkpoint in {run.path}. Lower the agent's lr, "
+                "use precision=fp32, or raise max_nan_skips, then resume with --resume")
+        if last or (cfg.schedule.save_every and state.step % cfg.schedule.save_every == 0):
+            checkpoint()
+    bar.close()
+    if cfg.logging.plots:
+        run.plot()
+    run.close()
+    summary = {"run_dir": str(run.path), "start": state.first_eval, "end": state.last_eval}
+    print_summary(summary)
+    return summary
+
+
+def print_summary(summary: dict) -> None:
+    print(f"\nresults in {summary['run_dir']} (metrics.jsonl, config.yaml, checkpoints/, plots)")
+    print(f"{'agent':<12} {'start acc':>10} {'end acc':>10} {'change':>8}   (greedy, held-out)")
+    for name, end in summary["end"].items():
+        start = summary["start"].get(name, {}).get("accuracy", float("nan"))
+        print(f"{name:<12} {start:>10.3f} {end['accuracy']:>10.3f} {end['accuracy'] - start:>+8.3f}")
