@@ -63,18 +63,19 @@ def _parse_override(raw: str) -> tuple[str, Any]:
 
 
 def _check_list_index(cfg: Any, key: str, raw: str) -> None:
-    node = cfg
-    for i, part in enumerate(key.split(".")):
+    """Out-of-range list indices get their own message (OmegaConf reports a type error)."""
+    parts, node = key.split("."), cfg
+    for i, part in enumerate(parts):
         if OmegaConf.is_list(node):
-            path = ".".join(key.split(".")[:i])
             if not part.isdigit() or int(part) >= len(node):
-                raise ValueError(f"override {raw!r}: {path} has {len(node)} entries (indices "
+                raise ValueError(f"override {raw!r}: {'.'.join(parts[:i])} has {len(node)} entries (indices "
                                  f"0..{len(node) - 1}); to add or remove entries, list them in the YAML")
-            node = node[int(part)]
-        elif OmegaConf.is_dict(node) and part in node:
-            node = node._get_node(part)
-        else:
+            part = int(part)
+        elif not (OmegaConf.is_dict(node) and part in node):
             return  # unknown keys are reported by OmegaConf.update, with the valid keys listed
+        if i == len(parts) - 1:
+            return  # the leaf itself is not read: it may be a required (???) value
+        node = node[part]
 
 
 def _friendly_error(exc: OmegaConfBaseException, where: str, root: type) -> ValueError:
