@@ -89,6 +89,13 @@ def test_read_metrics_merges_rows_by_step_and_skips_a_torn_line(tmp_path: Path) 
     assert read_metrics(path) == [{"step": 1, "a/reward": 0}, {"step": 2, "a/reward": 1, "a/eval/greedy_acc": 0.5}]
 
 
+def test_logging_after_a_torn_last_line_keeps_the_new_row(tmp_path: Path) -> None:
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "a/reward": 0.5}\n{"step": 2, "a/rew')  # killed mid-write
+    run = RunDir(tmp_path, tensorboard=False)
+    run.log(2, {"a/reward": 0.7})
+    assert run.read_metrics() == [{"step": 1, "a/reward": 0.5}, {"step": 2, "a/reward": 0.7}]
+
+
 def test_checkpoint_round_trip_and_latest_pointer(tmp_path: Path) -> None:
     run = RunDir(tmp_path, tensorboard=False, keep_checkpoints=3)
     rng = np.random.get_state()

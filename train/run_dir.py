@@ -68,9 +68,8 @@ class RunDir:
         self.metrics_path = self.path / "metrics.jsonl"
         self.plots_dir = self.path / "plots"
         if config is not None:
-            logging = config.logging
-            tensorboard = logging.tensorboard if tensorboard is None else tensorboard
-            plots = logging.plots
+            tensorboard = config.logging.tensorboard if tensorboard is None else tensorboard
+            plots = config.logging.plots
             keep_checkpoints = config.schedule.keep_checkpoints
             _write_text_atomic(self.path / "config.yaml", config_to_yaml(config))
         if tensorboard and not tensorboard_available():
@@ -125,7 +124,10 @@ class RunDir:
                 raise ValueError("metrics must not contain 'step'; pass it as the first argument")
             row[key] = _jsonable(key, value)
         if self._metrics_file is None:
+            torn = self.metrics_path.is_file() and not _ends_with_newline(self.metrics_path)
             self._metrics_file = open(self.metrics_path, "a", encoding="utf-8")
+            if torn:  # killed mid-write: end the torn line so this row stays parseable on its own
+                self._metrics_file.write("\n")
         self._metrics_file.write(json.dumps(row, allow_nan=False) + "\n")
         self._metrics_file.flush()  # a crash loses at most the row being written
         if self.use_tensorboard:
@@ -245,6 +247,14 @@ def _jsonable(key: str, value: Any) -> Any:
         return v if math.isfinite(v) else None
     raise ValueError(f"metric {key!r} must be a number, bool, str or None, got {type(value).__name__}; "
                      "log a scalar (e.g. tensor.item()) or a dict of scalars")
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        if f.seek(0, os.SEEK_END) == 0:
+            return True
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
