@@ -129,21 +129,31 @@ class TransformersEngine:
             attention_mask[i, width - len(r):] = 1
         input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
         position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
-        eos = torch.as_tensor(self.eos_token_ids, device=device)
 
+        # One autocast region for the whole decode: autocast caches its bf16 weight copies until the
+        # region exits, so the weights are cast once per generate call instead of once per token.
+        with self._autocast():
+            return self._decode(input_ids, attention_mask, position_ids, params, gen)
+
+    def _decode(self, input_ids: Tensor, attention_mask: Tensor, position_ids: Tensor, params: SamplingParams,
+                gen: torch.Generator) -> list[Completion]:
+        device = input_ids.device
+        batch, width = input_ids.shape
+        eos = torch.as_tensor(self.eos_token_ids, device=device)
         steps = params.max_new_tokens
+        # Outputs are indexed by original row; `rows` maps the (shrinking) live batch to them.
         tokens = torch.full((batch, steps), self.pad_token_id, dtype=torch.long, device=device)
         logprobs = torch.zeros((batch, steps), dtype=torch.float32, device=device)
-        finished = torch.zeros(batch, dtype=torch.bool, device=device)
         lengths = torch.zeros(batch, dtype=torch.long, device=device)
-        # Preallocate the full mask; column width+t becomes 1 when row's token t is real.
+        finished_out = torch.zeros(batch, dtype=torch.bool, device=device)
+        rows = torch.arange(batch, device=device)
+        finished = torch.zeros(batch, dtype=torch.bool, device=device)
+        # Preallocated mask; column width+t becomes 1 for rows whose token t is real.
         full_mask = torch.cat([attention_mask, torch.zeros((batch, steps), dtype=torch.long, device=device)], dim=1)
         cache = DynamicCache()
         next_pos = position_ids[:, -1:] + 1
-
-        with self._autocast():
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                             use_cache=True, logits_to_keep=1, **{self._cache_kw: cache})
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                         use_cache=True, logits_to_keep=1, **{self._cache_kw: cache})
         for t in range(steps):
             logits = out.logits[:, -1, :].float()
             logp = torch.log_softmax(logits, dim=-1)
@@ -158,19 +168,27 @@ class TransformersEngine:
                 tok = torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=gen).squeeze(1)
             alive = ~finished
             tok = torch.where(alive, tok, torch.full_like(tok, self.pad_token_id))
-            tokens[:, t] = tok
-            logprobs[:, t] = torch.where(alive, logp.gather(1, tok[:, None]).squeeze(1), 0.0)
-            lengths += alive.long()
-            finished = finished | (alive & torch.isin(tok, eos))
-            if bool(finished.all()) or t == steps - 1:
+            tokens[rows, t] = tok
+            logprobs[rows, t] = torch.where(alive, logp.gather(1, tok[:, None]).squeeze(1), 0.0)
+            lengths[rows] += alive.long()
+            ended = alive & torch.isin(tok, eos)
+            finished_out[rows[ended]] = True
+            finished = finished | ended
+            live = int((~finished).sum())
+            if live == 0 or t == steps - 1:
                 break
             full_mask[:, width + t] = alive.long()
-            with self._autocast():
-                out = self.model(input_ids=tok[:, None], attention_mask=full_mask[:, : width + t + 1],
-                                 position_ids=next_pos, use_cache=True, **{self._cache_kw: cache})
+            if live <= len(rows) // 2:
+                # Most rows are done: drop them (cache included) so later steps cost only live rows.
+                keep = (~finished).nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                full_mask, next_pos, tok = full_mask[keep], next_pos[keep], tok[keep]
+                rows, finished = rows[keep], finished[keep]
+            out = self.model(input_ids=tok[:, None], attention_mask=full_mask[:, : width + t + 1],
+                             position_ids=next_pos, use_cache=True, **{self._cache_kw: cache})
             next_pos = next_pos + 1
 
         tokens_l, logprobs_l = tokens.cpu().tolist(), logprobs.cpu().tolist()
-        lengths_l, finished_l = lengths.cpu().tolist(), finished.cpu().tolist()
+        lengths_l, finished_l = lengths.cpu().tolist(), finished_out.cpu().tolist()
         return [Completion(token_ids=tokens_l[i][: lengths_l[i]], logprobs=logprobs_l[i][: lengths_l[i]],
                            finished=bool(finished_l[i])) for i in range(batch)]

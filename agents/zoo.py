@@ -98,10 +98,13 @@ def tokenizer_corpus(limit: int = 2000) -> list[str]:
 def build_tokenizer(spec: ZooSpec, corpus: list[str]) -> PreTrainedTokenizerFast:
     if spec.tokenizer == "char":
         chars = sorted(set(string.printable) | set("".join(corpus)))
-        vocab = {t: i for i, t in enumerate(["<unk>", *chars])}
-        # BPE with no merges is a character tokenizer; Fuse joins characters back without spaces.
-        tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
-        tok.decoder = decoders.Fuse()
+        byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
+        vocab = {t: i for i, t in enumerate(["<unk>", *byte_tokens, *chars])}
+        # BPE with no merges is a character tokenizer. byte_fallback spells any character outside
+        # the vocabulary as UTF-8 byte tokens, so every text (e.g. another agent's response)
+        # round-trips; Fuse joins characters back without spaces.
+        tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>", byte_fallback=True))
+        tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])
         tok.add_special_tokens(list(spec.specials))
         unk = "<unk>"
     elif spec.tokenizer in ("bpe", "bpe_split_digits"):

@@ -1,0 +1,224 @@
+"""LLMAgent on tiny untrained zoo architectures: sampling, exact log-probs, encoding, scoring, saving."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from agents import EncodedBatch, LLMAgent, SamplingParams, TransformersEngine
+from agents.zoo import build_untrained
+
+# A fixed small corpus keeps tokenizer training instant (the zoo trains on the real task text).
+CORPUS = [f"State the final answer to the following arithmetic problem: {a} + {b} - {c} =\n"
+          f"Give the final answer after '####'. #### {a + b - c}" for a in range(10) for b in range(10) for c in (1, 7)]
+PROMPTS = ["What is 2 + 3?", "State the final answer to the following arithmetic problem: 41 - 7 + 3 =",
+           [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "1+1"}]]
+ARCHS = ["tiny-llama-bpe", "tiny-qwen2-char", "tiny-neox-bpe"]
+
+
+@pytest.fixture(scope="module")
+def agents() -> dict[str, LLMAgent]:
+    return {name: build_untrained(name, corpus=CORPUS) for name in ARCHS}
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_generate_shapes_and_fields(agents, name: str) -> None:
+    agent = agents[name]
+    out = agent.generate(PROMPTS, n=3, max_new_tokens=7, seed=0)
+    assert len(out) == len(PROMPTS) and all(len(row) == 3 for row in out)
+    for s in (s for row in out for s in row):
+        assert len(s.logprobs) == s.num_tokens and 1 <= s.num_tokens <= 7
+        assert all(lp <= 0 for lp in s.logprobs)
+        assert s.finished == (s.token_ids[-1] in agent.eos_token_ids)
+        assert not any(t in agent.eos_token_ids for t in s.token_ids[:-1])
+        if not s.finished:
+            assert s.num_tokens == 7
+        assert s.text == agent.tokenizer.decode(s.token_ids, skip_special_tokens=True)
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_generate_logprobs_match_rescoring(agents, name: str) -> None:
+    # Left-padded sampling (KV cache, explicit positions) vs right-padded scoring: same numbers.
+    agent = agents[name]
+    out = agent.generate(PROMPTS, n=3, max_new_tokens=9, seed=3, temperature=0.7, top_p=0.9)
+    flat = [s for row in out for s in row]
+    prompts = [p for p in PROMPTS for _ in range(3)]
+    scored = agent.sequence_logprobs(prompts, response_ids=[s.token_ids for s in flat], token_budget=64)
+    for s, lp in zip(flat, scored.token_logprobs):
+        assert lp.shape == (s.num_tokens,)
+        torch.testing.assert_close(lp, torch.tensor(s.logprobs), atol=1e-4, rtol=0)
+
+
+def test_seeded_sampling_is_reproducible(agents) -> None:
+    agent = agents["tiny-llama-bpe"]
+    a = agent.generate(PROMPTS, n=4, max_new_tokens=8, seed=11)
+    b = agent.generate(PROMPTS, n=4, max_new_tokens=8, seed=11)
+    c = agent.generate(PROMPTS, n=4, max_new_tokens=8, seed=12)
+    ids = lambda out: [s.token_ids for row in out for s in row]  # noqa: E731
+    assert ids(a) == ids(b)
+    assert ids(a) != ids(c)
+    greedy = agent.generate(PROMPTS[:1], n=3, max_new_tokens=8, greedy=True)[0]
+    assert greedy[0].token_ids == greedy[1].token_ids == greedy[2].token_ids
+
+
+def test_rows_stop_independently_on_any_eos_id(agents) -> None:
+    """Two EOS ids; row-specific logit pushes make rows end at different steps or truncate."""
+    agent = agents["tiny-qwen2-char"]
+    eos_a, eos_b = agent.eos_token_ids[0], agent.tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    engine = TransformersEngine(agent.model, eos_token_ids=[eos_a, eos_b], pad_token_id=agent.pad_token_id)
+    step = {"t": 0}
+
+    def push(module, args, output):  # row 0: eos_a at step 0; row 1: eos_b at step 2; row 2: never
+        logits = output.logits
+        logits[:, :, [eos_a, eos_b]] = -1e9
+        if step["t"] == 0:
+            logits[0, -1, eos_a] = 1e9
+        if step["t"] == 2:
+            logits[1, -1, eos_b] = 1e9
+        step["t"] += 1
+        return output
+
+    handle = agent.model.register_forward_hook(push)
+    try:
+        prompt_ids = agent.prompt_token_ids(["ab", "a much longer prompt", "c"])
+        out = engine.generate(prompt_ids, SamplingParams(max_new_tokens=5, seed=0))
+    finally:
+        handle.remove()
+    assert out[0].token_ids == [eos_a] and out[0].finished
+    assert len(out[1].token_ids) == 3 and out[1].token_ids[-1] == eos_b and out[1].finished
+    assert len(out[2].token_ids) == 5 and not out[2].finished
+
+
+def test_sampling_params_reject_bad_values() -> None:
+    with pytest.raises(ValueError, match="greedy=True"):
+        SamplingParams(temperature=0)
+    with pytest.raises(ValueError, match="top_p"):
+        SamplingParams(top_p=0)
+    with pytest.raises(ValueError, match="n must be"):
+        SamplingParams(n=0)
+
+
+def test_encode_layout_and_eos(agents) -> None:
+    agent = agents["tiny-llama-bpe"]
+    batch = agent.encode(["hi", "a longer prompt here"], responses=["#### 12", "#### 3"], append_eos=[True, False])
+    assert isinstance(batch, EncodedBatch) and len(batch) == 2
+    eos = agent.eos_token_ids[0]
+    for i, (text, add_eos) in enumerate([("#### 12", True), ("#### 3", False)]):
+        ids = batch.input_ids[i][batch.response_mask[i]].tolist()
+        expected = agent.tokenizer(text, add_special_tokens=False)["input_ids"] + ([eos] if add_eos else [])
+        assert ids == expected
+        # Right padding: real tokens first, positions count 0.. over them.
+        n = int(batch.attention_mask[i].sum())
+        assert batch.attention_mask[i, :n].all() and not batch.attention_mask[i, n:].any()
+        assert batch.position_ids[i, :n].tolist() == list(range(n))
+    assert batch.num_response_tokens.tolist() == [len(agent.tokenizer("#### 12", add_special_tokens=False)["input_ids"]) + 1,
+                                                  len(agent.tokenizer("#### 3", add_special_tokens=False)["input_ids"])]
+    cut = agent.encode(["hi"], responses=["#### 12345"], append_eos=True, max_response_tokens=2, max_prompt_tokens=3)
+    assert cut.num_response_tokens.tolist() == [2] and eos not in cut.input_ids[0, 3:].tolist()
+    assert int(cut.attention_mask.sum()) == 5
+    with pytest.raises(ValueError, match="not both"):
+        agent.encode(["hi"], responses=["a"], response_ids=[[1]])
+    with pytest.raises(ValueError, match="1 prompts but 2 responses"):
+        agent.encode(["hi"], responses=["a", "b"])
+
+
+def test_cross_tokenizer_scoring_uses_learner_tokens(agents) -> None:
+    source, learner = agents["tiny-neox-bpe"], agents["tiny-qwen2-char"]
+    sampled = source.generate(PROMPTS[:2], n=2, max_new_tokens=6, seed=5)
+    texts = [s.text for row in sampled for s in row]
+    prompts = [p for p in PROMPTS[:2] for _ in range(2)]
+    batch = learner.encode(prompts, responses=texts, append_eos=True)
+    eos = learner.eos_token_ids[0]
+    for i, text in enumerate(texts):
+        ids = batch.input_ids[i][batch.response_mask[i]].tolist()
+        assert ids[-1] == eos
+        assert learner.tokenizer.decode(ids[:-1], skip_special_tokens=True) == text  # text round-trips
+    out = learner.sequence_logprobs(prompts, responses=texts, append_eos=True)
+    assert out.num_tokens.tolist() == batch.num_response_tokens.tolist()
+    torch.testing.assert_close(out.mean, out.sum / out.num_tokens)
+    assert all(lp.numel() == n for lp, n in zip(out.token_logprobs, out.num_tokens.tolist()))
+
+
+def test_token_logprobs_masking_grad_and_micro_batches(agents) -> None:
+    agent = agents["tiny-llama-bpe"]
+    prompts = [f"question {i}" + " pad" * i for i in range(6)]
+    batch = agent.encode(prompts, responses=[f"#### {i * 7}" for i in range(6)], append_eos=True)
+    with torch.no_grad():
+        full = agent.token_logprobs(batch)
+    assert not full.requires_grad and full.shape == batch.input_ids.shape
+    assert (full[~batch.response_mask] == 0).all() and (full[batch.response_mask] < 0).all()
+    seen: list[int] = []
+    width = batch.lengths
+    for idx, mb in agent.micro_batches(batch, token_budget=40):
+        seen += idx
+        assert len(idx) == 1 or len(mb) * mb.input_ids.shape[1] <= 40
+        assert mb.input_ids.shape[1] == int(width[idx].max())
+        with torch.no_grad():
+            part = agent.token_logprobs(mb)
+        for j, i in enumerate(idx):
+            torch.testing.assert_close(part[j][mb.response_mask[j]], full[i][batch.response_mask[i]], atol=1e-5, rtol=0)
+    assert sorted(seen) == list(range(6))
+    graded = agent.token_logprobs(batch)
+    assert graded.requires_grad
+    graded.sum().backward()
+    assert agent.model.get_input_embeddings().weight.grad is not None
+    agent.model.zero_grad(set_to_none=True)
+    out = agent.sequence_logprobs(prompts, responses=["#### 1"] * 6, grad=True, token_budget=32)
+    assert out.mean.requires_grad and out.sum.shape == (6,)
+    assert agent.peak_memory_bytes >= 0
+
+
+def test_bf16_autocast_keeps_fp32_weights_and_stays_close(agents) -> None:
+    base = agents["tiny-qwen2-char"]
+    fast = LLMAgent(base.model, base.tokenizer, name="bf16", precision="bf16")
+    batch = base.encode(PROMPTS[:2], responses=["#### 4", "#### 37"], append_eos=True)
+    with torch.no_grad():
+        exact, approx = base.token_logprobs(batch), fast.token_logprobs(batch)
+    assert next(fast.model.parameters()).dtype == torch.float32
+    assert (exact - approx).abs().max() < 0.1
+    assert fast.generate(PROMPTS[:1], n=2, max_new_tokens=4, seed=0)[0][0].num_tokens >= 1
+
+
+def test_save_pretrained_loads_with_plain_transformers(agents, tmp_path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    agent = agents["tiny-neox-bpe"]
+    agent.save_pretrained(tmp_path / "m")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "m")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "m")
+    prompt = agent.format_prompt("What is 2 + 3?")
+    assert tokenizer.apply_chat_template([{"role": "user", "content": "What is 2 + 3?"}], tokenize=False,
+                                         add_generation_prompt=True) == prompt
+    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    assert ids[0].tolist() == agent.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, agent.model(ids).logits, atol=1e-5, rtol=0)
+    assert tokenizer.eos_token_id == agent.eos_token_ids[0]
+    again = LLMAgent.from_pretrained(tmp_path / "m", name="again")
+    assert again.eos_token_ids == agent.eos_token_ids and again.pad_token_id == agent.pad_token_id
+
+
+def test_agent_construction_errors(agents) -> None:
+    agent = agents["tiny-llama-bpe"]
+    with pytest.raises(ValueError, match="unknown engine 'vllm'"):
+        LLMAgent(agent.model, agent.tokenizer, name="x", engine="vllm")
+    with pytest.raises(ValueError, match="precision must be"):
+        LLMAgent(agent.model, agent.tokenizer, name="x", precision="fp8")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="a prompt must be"):
+        agent.format_prompt(42)  # type: ignore[arg-type]
+
+
+def test_rows_dropped_after_eos_keep_exact_logprobs(agents) -> None:
+    """Many EOS ids make rows end at scattered steps, so the live batch (and KV cache) shrinks."""
+    agent = agents["tiny-llama-bpe"]
+    vocab = len(agent.tokenizer)
+    stop_ids = list(range(0, vocab, 9))  # ~11% of tokens end a row
+    engine = TransformersEngine(agent.model, eos_token_ids=stop_ids, pad_token_id=agent.pad_token_id)
+    prompts = [p for p in PROMPTS for _ in range(4)]
+    out = engine.generate(agent.prompt_token_ids(PROMPTS), SamplingParams(n=4, max_new_tokens=16, seed=2))
+    lengths = {len(c.token_ids) for c in out}
+    assert len(lengths) > 2, "expected rows to end at different steps"
+    scored = agent.sequence_logprobs(prompts, response_ids=[c.token_ids for c in out])
+    for c, lp in zip(out, scored.token_logprobs):
+        assert c.finished == (c.token_ids[-1] in stop_ids)
+        torch.testing.assert_close(lp, torch.tensor(c.logprobs), atol=1e-4, rtol=0)
