@@ -47,6 +47,14 @@ def test_every_preset_loads_and_validates(preset: str) -> None:
     assert cfg.agents and cfg.schedule.steps >= 1
 
 
+@pytest.mark.parametrize("preset", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_preset_models_are_known_names_or_hub_ids(preset: str) -> None:
+    import agents
+
+    for a in load_config(CONFIGS / preset, [], check_hardware=False).agents:
+        assert a.model in agents.available() or a.model.count("/") == 1, f"{preset}: {a.model!r}"
+
+
 def test_paper_preset_carries_section6_hyperparameters() -> None:
     cfg = load_config(CONFIGS / "qwen3_math_paper.yaml", [], check_hardware=False)
     assert [a.lr for a in cfg.agents] == [1e-6, 1e-6]
