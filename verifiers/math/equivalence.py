@@ -185,8 +185,10 @@ def _rel_set(v: Rel) -> sp.Set | None:
         return None
     (x,) = d.free_symbols
     coef = d.diff(x)
+    if not coef.is_number or coef == 0:  # not linear: checked before any expansion
+        return None
     rest = sp.expand(d - coef * x)
-    if not coef.is_number or coef == 0 or rest.free_symbols:
+    if rest.free_symbols:
         return None
     c, op = -rest / coef, v.ops[0] if coef > 0 else _FLIP[v.ops[0]]
     return {"<": sp.Interval.open(-sp.oo, c), "<=": sp.Interval(-sp.oo, c),
