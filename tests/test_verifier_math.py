@@ -296,6 +296,10 @@ HOSTILE = [
     boxed("\\begin{pmatrix}" + "1&" * 300 + "1\\end{pmatrix}"), boxed("\\pm" * 300 + "1"),
     boxed(",".join(["(1,2)"] * 150)), boxed("0." + "9" * 900), boxed("1/" * 400 + "1"),
     boxed("\\sin(" * 90 + "x" + ")" * 90), boxed("10^{-10^{6}}"), boxed("\\frac{1}{0}"),
+    # each of these once took seconds inside one sympy call (fixed by a size guard)
+    boxed("\\sin(\\pi e^{e^{e^{10}}})"), boxed("\\binom{e^{e^{e^{10}}}}{2}"),
+    boxed("\\sqrt{e^{e^{e^{e^{10}}}}}"), boxed("(x+1)^{60000} > 0"), boxed("\\sqrt[7]{10^{900}+7}"),
+    boxed("1" * 999), "\\[" * 10_000, "\\(" * 10_000, "$" * 20_000, "answer is " * 2000,
 ]
 
 

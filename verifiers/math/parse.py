@@ -9,7 +9,6 @@ in `verifiers.budget` before every operation that could grow without bound.
 from __future__ import annotations
 
 import math
-import re
 from fractions import Fraction
 from typing import Any
 
@@ -17,49 +16,14 @@ import sympy as sp
 
 from verifiers.budget import Budget, BudgetExceeded
 from verifiers.math.numeric import Inconclusive, num
+from verifiers.math.tokens import (DIV_OPS, FUNCS, GREEK, MATRIX_ENVS, MUL_OPS, REL_OPS,
+                                   ParseError, tokenize)
 from verifiers.math.values import PM, Ival, Mat, Pct, Rel, Seq, SetUnion
 
-
-class ParseError(ValueError):
-    """The text is not an answer this parser understands (reason "parse_error")."""
+__all__ = ["ParseError", "parse_math", "tokenize"]
 
 
-_TOKEN_RE = re.compile(r"(\d+\.?\d*|\.\d+)|(\\[a-zA-Z]+|\\[{}|\\])|([a-zA-Z]+)"
-                       r"|(<=|>=|!=|[-+*/^_=<>!()\[\]{},;:|&%])|(\s+)")
-_FUNCS = {"sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "cot": sp.cot, "sec": sp.sec,
-          "csc": sp.csc, "arcsin": sp.asin, "arccos": sp.acos, "arctan": sp.atan,
-          "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "ln": sp.log, "log": sp.log,
-          "exp": sp.exp}
-_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta",
-          "vartheta", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "phi",
-          "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Sigma", "Phi",
-          "Psi", "Omega"}
-_REL_OPS = {"=": "=", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "!=": "!=",
-            "\\le": "<=", "\\leq": "<=", "\\leqslant": "<=", "\\ge": ">=", "\\geq": ">=",
-            "\\geqslant": ">=", "\\lt": "<", "\\gt": ">", "\\ne": "!=", "\\neq": "!=",
-            "\\approx": "~", "\\in": "in"}
-_MUL_OPS = {"*", "\\cdot", "\\times"}
-_DIV_OPS = {"/", "\\div"}
-_MATRIX_ENVS = {"pmatrix", "bmatrix", "matrix", "vmatrix", "Bmatrix", "array", "smallmatrix"}
 _ROOT_MAX_BITS = 1000  # sympy factors small primes out of roots: 0.2 s at 3000 bits
-
-
-def tokenize(s: str, max_tokens: int) -> list[tuple[str, str]]:
-    """(kind, text) tokens: kind in num, cmd, word, op. Anything else is a ParseError."""
-    out: list[tuple[str, str]] = []
-    pos = 0
-    for m in _TOKEN_RE.finditer(s):
-        if m.start() != pos:
-            break
-        pos = m.end()
-        if m.lastindex == 5:
-            continue
-        out.append((("num", "cmd", "word", "op")[m.lastindex - 1], m.group()))
-        if len(out) > max_tokens:
-            raise BudgetExceeded(f"more than {max_tokens} tokens")
-    if pos != len(s):
-        raise ParseError(f"unexpected character {s[pos]!r} at {pos}")
-    return out
 
 
 def _bits(r: sp.Rational) -> int:
@@ -146,7 +110,9 @@ class _Parser:
 
     def power(self, base: sp.Expr, exp: sp.Expr) -> sp.Expr:
         lim = self.lim
-        if isinstance(exp, sp.Rational) and exp != 0:
+        if base.is_number and exp.is_number and not (base.is_Rational and exp.is_Rational):
+            self.float_size_guard(base, exp)
+        elif isinstance(exp, sp.Rational) and exp != 0:
             size = abs(exp) * _max_bits(base)
             if base.is_Rational and (base in (0, 1, -1)):
                 size = 1
@@ -156,18 +122,18 @@ class _Parser:
                 raise BudgetExceeded("exponent too large")
             if not exp.is_Integer and base.is_Rational and _bits(base) > _ROOT_MAX_BITS:
                 raise BudgetExceeded("root of a huge number")
-        elif isinstance(exp, sp.Expr) and exp.is_number and base.is_number:
-            # e^{e^{e^{10}}}: sympy's own evaluation of such towers can take seconds, so
-            # estimate the size with floats first and refuse what no exact integer guard allows
-            try:
-                x = num(exp, {})
-                b = num(base, {})
-                size = abs(x.real) * abs(math.log2(abs(b))) if b != 0 else 0.0
-            except (Inconclusive, OverflowError, ValueError):
-                raise BudgetExceeded("power of unknown size") from None
-            if not size <= lim.max_int_bits:
-                raise BudgetExceeded("power too large")
         return sp.Pow(base, exp)
+
+    def float_size_guard(self, base: sp.Expr, exp: sp.Expr) -> None:
+        """e^{e^{e^{10}}}: sympy's own evaluation of such towers can take seconds, so estimate
+        log2 of the result with floats first and refuse what the exact-integer cap would."""
+        try:
+            x, b = num(exp, {}), num(base, {})
+            size = abs(x.real) * abs(math.log2(abs(b))) if b != 0 else 0.0
+        except (Inconclusive, OverflowError, ValueError):
+            raise BudgetExceeded("power of unknown size") from None
+        if not size <= self.lim.max_int_bits:
+            raise BudgetExceeded("power too large")
 
     # -- grammar -------------------------------------------------------------------------
     def parse(self) -> Any:
@@ -188,8 +154,8 @@ class _Parser:
     def relation(self) -> Any:
         parts = [self.ratio()]
         ops: list[str] = []
-        while self.peek()[1] in _REL_OPS:
-            ops.append(_REL_OPS[self.take()[1]])
+        while self.peek()[1] in REL_OPS:
+            ops.append(REL_OPS[self.take()[1]])
             parts.append(self.ratio())
         return Rel(tuple(ops), tuple(parts)) if ops else parts[0]
 
@@ -239,12 +205,12 @@ class _Parser:
         prev_kind, n_factors = self.last_kind, 1
         while True:
             kind, text = self.peek()
-            if text in _MUL_OPS or text in _DIV_OPS:
+            if text in MUL_OPS or text in DIV_OPS:
                 self.take()
                 rhs = self.factor()
-                acc = self.arith("*" if text in _MUL_OPS else "/", acc, rhs)
+                acc = self.arith("*" if text in MUL_OPS else "/", acc, rhs)
             elif kind in ("num", "word") or text in ("(", "{") or (
-                    kind == "cmd" and (text[1:] in _FUNCS or text[1:] in _GREEK
+                    kind == "cmd" and (text[1:] in FUNCS or text[1:] in GREEK
                                        or text in ("\\frac", "\\sqrt", "\\pi", "\\binom", "\\begin"))):
                 rhs = self.factor()
                 if n_factors == 1 and prev_kind == "num" and self.last_kind == "numfrac":
@@ -368,7 +334,7 @@ class _Parser:
         raise ParseError(f"unexpected {text or 'end of answer'!r}")
 
     def word(self, text: str) -> Any:
-        if text in _FUNCS:
+        if text in FUNCS:
             return self.function(text)
         if len(text) > 3:
             raise ParseError(f"unknown word {text!r}")
@@ -413,14 +379,14 @@ class _Parser:
             raise ParseError(f"{name} of a non-number")
         if name == "exp":
             return self.power(sp.E, arg) if power is None else self.arith("^", self.power(sp.E, arg), power)
-        val = sp.log(arg, base) if base is not None else _FUNCS[name](arg)
+        val = sp.log(arg, base) if base is not None else FUNCS[name](arg)
         return self.arith("^", val, power) if power is not None else val
 
     def command(self, text: str) -> Any:
         name = text[1:]
-        if name in _FUNCS:
+        if name in FUNCS:
             return self.function(name)
-        if name in _GREEK:
+        if name in GREEK:
             return sp.Symbol(name)
         if name == "pi":
             return sp.pi
@@ -462,7 +428,7 @@ class _Parser:
         self.expect("{")
         env = self.take()[1]
         self.expect("}")
-        if env not in _MATRIX_ENVS:
+        if env not in MATRIX_ENVS:
             raise ParseError(f"unsupported environment {env!r}")
         if env == "array" and self.peek()[1] == "{":
             while self.take()[1] not in ("}", ""):
