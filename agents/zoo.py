@@ -56,7 +56,8 @@ class ZooSpec:
     pad: str
     sft_steps: int
     sft_lr: float
-    sft_batch: int = 64
+    sft_batch: int = 32
+    target_style: str = "answer"  # SFT target format, see zoo_task.target_response
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -161,7 +162,7 @@ def warm_start(agent: LLMAgent, spec: ZooSpec, *, steps: int | None = None, log_
     problems = task_problems("train")
     gen = torch.Generator().manual_seed(spec.seed)
     torch.manual_seed(spec.seed)
-    batch = agent.encode([p.prompt for p in problems], responses=[target_response(p) for p in problems],
+    batch = agent.encode([p.prompt for p in problems], responses=[target_response(p, spec.target_style) for p in problems],
                          append_eos=True)
     opt = torch.optim.AdamW(agent.model.parameters(), lr=spec.sft_lr, weight_decay=0.01, betas=(0.9, 0.98))
     steps = spec.sft_steps if steps is None else steps
@@ -188,7 +189,7 @@ def warm_start(agent: LLMAgent, spec: ZooSpec, *, steps: int | None = None, log_
 
 
 def evaluate(agent: LLMAgent, *, num_problems: int = 200, greedy: bool = True, seed: int = 0,
-             max_new_tokens: int = 12) -> float:
+             max_new_tokens: int = 32) -> float:
     """Accuracy on the first `num_problems` held-out ("test") problems."""
     problems = task_problems("test", limit=num_problems)
     samples = agent.generate([p.prompt for p in problems], n=1, greedy=greedy, seed=seed, max_new_tokens=max_new_tokens)

@@ -54,8 +54,27 @@ def task_problems(split: str, limit: int | None = None) -> list[TaskProblem]:
     return [TaskProblem(item["question"] + ANSWER_SUFFIX, str(item["answer"])) for item in data]
 
 
-def target_response(problem: TaskProblem) -> str:
-    """The SFT target: the bare final answer (short responses keep RL generation cheap)."""
+_EXPR_RE = re.compile(r"problem:\s*(-?\d+(?:\s*[-+]\s*-?\d+)+)\s*=")
+_TERM_RE = re.compile(r"([-+])\s*(-?\d+)")
+
+
+def target_response(problem: TaskProblem, style: str = "answer") -> str:
+    """The SFT target. "answer": just "#### <answer>" (shortest, so RL generation is cheap).
+
+    "steps": the running sum one operation at a time, e.g. "3+4=7, 7-2=5 #### 5" (falls back to
+    "answer" when the question is not a plain +/- chain).
+    """
+    if style == "steps":
+        m = _EXPR_RE.search(problem.prompt)
+        if m:
+            first, rest = m.group(1).split(None, 1)[0], m.group(1)[len(m.group(1).split(None, 1)[0]):]
+            total, parts = int(first), []
+            for op, num in _TERM_RE.findall(rest):
+                new = total + int(num) if op == "+" else total - int(num)
+                parts.append(f"{total}{op}{int(num)}={new}")
+                total = new
+            if parts and str(total) == problem.answer.strip():
+                return f"{', '.join(parts)} #### {total}"
     return f"#### {problem.answer}"
 
 

@@ -1,0 +1,108 @@
+"""Generation throughput: our batched engine vs transformers' own `model.generate`.
+
+Same model, same prompts, 8 prompts x 8 samples = 64 responses, every response forced to exactly
+`--tokens` new tokens (EOS banned until then), temperature 1, top_p 1, no top-k, one timed run each
+after a short warm-up. Rows:
+
+  ours fp32          LLMAgent.generate, exact fp32 path (the default; what the agreement test checks)
+  ours bf16          LLMAgent.generate with generation_precision="bf16" (bf16 autocast, fp32 weights)
+  hf generate fp32   model.generate on the same left-padded batch of 64
+  hf generate bf16   the same under bf16 autocast (a like-for-like check of the bf16 row)
+  hf per-prompt      model.generate once per prompt (num_return_sequences=8): the naive loop
+
+Run: python bench/generation.py            (full; tiny zoo model + SmolLM2-135M if installed)
+     python bench/generation.py --quick    (seconds-long smoke run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import torch
+
+from agents import LLMAgent
+from agents.zoo import build_untrained
+
+PROMPTS = [f"State the final answer to the following arithmetic problem: {a} + {b} - {c} =\n"
+           "Give the final answer after '####'." for a, b, c in
+           [(3, 4, 1), (12, 9, 30), (7, 7, 7), (81, 2, 5), (5, 60, 14), (9, 1, 8), (44, 21, 3), (2, 98, 50)]]
+
+
+def _hf_inputs(agent: LLMAgent, prompts: list[str], n: int) -> dict:
+    agent.tokenizer.padding_side = "left"
+    texts = [agent.format_prompt(p) for p in prompts for _ in range(n)]
+    return dict(agent.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt"))
+
+
+def _hf_generate(agent: LLMAgent, inputs: dict, tokens: int, autocast: bool, num_return_sequences: int = 1) -> int:
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else torch.autocast("cpu", enabled=False)
+    with torch.inference_mode(), ctx:
+        out = agent.model.generate(**inputs, do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
+                                   max_new_tokens=tokens, min_new_tokens=tokens,
+                                   num_return_sequences=num_return_sequences,
+                                   pad_token_id=agent.pad_token_id, eos_token_id=agent.eos_token_ids)
+    return (out.shape[1] - inputs["input_ids"].shape[1]) * out.shape[0]
+
+
+def bench_model(label: str, agent: LLMAgent, prompts: list[str], n: int, tokens: int) -> list[tuple]:
+    agent.model.eval()
+    fast = LLMAgent(agent.model, agent.tokenizer, name=agent.name, generation_precision="bf16")
+    inputs = _hf_inputs(agent, prompts, n)
+    runs = {
+        "ours fp32": lambda: sum(s.num_tokens for row in agent.generate(
+            prompts, n=n, max_new_tokens=tokens, min_new_tokens=tokens, seed=0) for s in row),
+        "ours bf16": lambda: sum(s.num_tokens for row in fast.generate(
+            prompts, n=n, max_new_tokens=tokens, min_new_tokens=tokens, seed=0) for s in row),
+        "hf generate fp32": lambda: _hf_generate(agent, inputs, tokens, autocast=False),
+        "hf generate bf16": lambda: _hf_generate(agent, inputs, tokens, autocast=True),
+        "hf per-prompt fp32": lambda: sum(_hf_generate(agent, _hf_inputs(agent, [p], 1), tokens, autocast=False,
+                                                       num_return_sequences=n) for p in prompts),
+    }
+    # Warm-up (allocator, kernels, lazy imports) with a short run of each batched path.
+    agent.generate(prompts[:2], n=2, max_new_tokens=4, min_new_tokens=4, seed=0)
+    fast.generate(prompts[:2], n=2, max_new_tokens=4, min_new_tokens=4, seed=0)
+    _hf_generate(agent, _hf_inputs(agent, prompts[:2], 2), 4, autocast=False)
+    rows = []
+    for method, fn in runs.items():
+        start = time.perf_counter()
+        produced = fn()
+        seconds = time.perf_counter() - start
+        rows.append((label, method, produced, seconds, produced / seconds))
+        print(f"{label:28s} {method:20s} {produced:6d} tok {seconds:8.2f} s {produced / seconds:9.0f} tok/s", flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 prompts x 2 samples x 8 tokens")
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--skip-smollm2", action="store_true")
+    args = parser.parse_args()
+    prompts, n, tokens = (PROMPTS[:2], 2, 8) if args.quick else (PROMPTS, 8, args.tokens)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus, "
+          f"{platform.processor() or platform.machine()}; {len(prompts)} prompts x {n} x {tokens} tokens", flush=True)
+    table = []
+    tiny = build_untrained("tiny-qwen2-char")  # weights don't change speed; no warm start needed
+    table += bench_model("tiny-qwen2-char (0.24M, 2L d96)", tiny, prompts, n, tokens)
+    tiny = build_untrained("tiny-llama-bpe")
+    table += bench_model("tiny-llama-bpe (0.6M, 3L d128)", tiny, prompts, n, tokens)
+    if not args.skip_smollm2:
+        try:
+            import agents
+
+            smol = agents.load("smollm2-135m-instruct", dtype=torch.float32, device="cpu")
+        except ImportError as e:
+            print(f"skipping SmolLM2-135M: {e}")
+        else:
+            table += bench_model("SmolLM2-135M-Instruct", smol, prompts, n, tokens)
+    print("\n| model | method | tokens | seconds | tok/s | vs hf generate fp32 |\n|---|---|---|---|---|---|")
+    base = {label: tps for label, method, _, _, tps in table if method == "hf generate fp32"}
+    for label, method, produced, seconds, tps in table:
+        print(f"| {label} | {method} | {produced} | {seconds:.2f} | {tps:.0f} | {tps / base[label]:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
