@@ -100,6 +100,10 @@ EXPRESSIONS = [
     ("(a+5)(b+2)", "(+5)(b+2)", 0),
     ("\\frac{\\pi r}{h+r}", "\\frac{r\\pi}{r+h}", 1),
     ("f(x)", "f(y)", 0),  # different variable, different answer
+    ("|x|", "x", 0),  # differ for negative x: sign-free expressions are also checked at -x
+    ("|x-1|", "|1-x|", 1),
+    ("\\sqrt{x^2}", "x", 1),  # roots are compared where real: variables read as positive
+    ("\\ln(x^2)", "2\\ln x", 1),
     ("x", "y", 0),
 ]
 EQUATIONS = [

@@ -15,7 +15,7 @@ from typing import Any
 import sympy as sp
 
 from verifiers.budget import Budget
-from verifiers.math.numeric import Inconclusive, close, envs, finite, num
+from verifiers.math.numeric import Inconclusive, branch_free, close, envs, finite, num
 from verifiers.math.values import PM, Ival, Mat, Pct, Rel, Seq, SetUnion
 
 def _expand_terms(e: sp.Basic, limit: int) -> int:
@@ -69,7 +69,7 @@ def scalar_equal(a: sp.Expr, b: sp.Expr, budget: Budget) -> str | None:
     syms = a.free_symbols
     conclusive = 0
     va = vb = 0j
-    for env in envs(syms):
+    for env in envs(syms, signed=bool(syms) and branch_free(a) and branch_free(b)):
         try:
             va, vb = num(a, env), num(b, env)
         except Inconclusive:

@@ -85,8 +85,23 @@ def close(a: complex, b: complex) -> bool:
     return abs(a - b) <= REL_TOL * max(abs(a), abs(b)) + _ABS_TOL
 
 
-def envs(symbols: set) -> list[dict]:
+def envs(symbols: set, signed: bool = False) -> list[dict]:
+    """Points to evaluate at: positive ones, plus the same with every value negated when
+    `signed` (so |x| and x differ, while sqrt(1/n) and 1/sqrt(n) are only compared where
+    both are real)."""
     syms = sorted(symbols, key=str)
-    return [{s: complex(_POINT_VALUES[(3 * k + 2 * j) % len(_POINT_VALUES)] + 0.01 * j)
-             for j, s in enumerate(syms)} for k in range(_N_POINTS if syms else 1)]
+    points = [{s: complex(_POINT_VALUES[(3 * k + 2 * j) % len(_POINT_VALUES)] + 0.01 * j)
+               for j, s in enumerate(syms)} for k in range(_N_POINTS if syms else 1)]
+    if signed and syms:
+        points += [{s: -z for s, z in env.items()} for env in points[:2]]
+    return points
+
+
+def branch_free(e: sp.Expr) -> bool:
+    """True when e has no roots, logs or non-integer powers of its variables, so it takes
+    the same values for negative inputs under any branch convention."""
+    for p in e.atoms(sp.Pow):
+        if p.base.free_symbols and not p.exp.is_Integer or p.exp.free_symbols:
+            return False
+    return not any(f.args[0].free_symbols for f in e.atoms(sp.log))
 
