@@ -121,6 +121,8 @@ EQUATIONS = [
     ("(p,q)=(3,2)", "(3,2)", 1),
     ("x=1, y=2", "x=2, y=1", 0),  # named values must match by name
     ("x=1, y=2", "y=2, x=1", 1),
+    ("|x| = 1", "x = 1", 0),  # x = -1 solves one and not the other
+    ("x^2 = 1", "x^2 - 1 = 0", 1),
 ]
 INTERVALS_AND_INEQUALITIES = [
     ("(1,2]", "1<x\\le 2", 1),  # handled both ways round (math-verify: only one way)

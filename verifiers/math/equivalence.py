@@ -18,6 +18,7 @@ from verifiers.budget import Budget
 from verifiers.math.numeric import Inconclusive, branch_free, close, envs, finite, num
 from verifiers.math.values import PM, Ival, Mat, Pct, Rel, Seq, SetUnion
 
+
 def _expand_terms(e: sp.Basic, limit: int) -> int:
     """Rough count of the terms `expand(e)` would produce (capped at limit + 1)."""
     if e.is_Add:
@@ -202,7 +203,7 @@ def _proportional(d1: sp.Expr, d2: sp.Expr, positive: bool, budget: Budget) -> b
     if not syms:
         return False
     ratios = []
-    for env in envs(syms):
+    for env in envs(syms, signed=branch_free(d1) and branch_free(d2)):  # |x| = 1 vs x = 1
         try:
             r1, r2 = num(d1, env), num(d2, env)
         except Inconclusive:
