@@ -63,6 +63,11 @@ NUMBERS = [
     ("90", "90^{\\circ}", 1),
     ("1000", "1001", 0),
     ("0", "-0", 1),
+    ("-3", "\u22123", 1),  # Unicode minus, as chat models print it
+    ("2\\sqrt{2}", "2\u221a2", 1),
+    ("\\frac{\\pi}{2}", "\u03c0/2", 1),
+    ("x^2", "x\u00b2", 1),
+    ("[1,\\infty)", "x \u2265 1", 1),
 ]
 PERCENTS = [
     ("50\\%", "50", 1),  # a percent answer may be written without the sign

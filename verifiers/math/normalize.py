@@ -15,6 +15,8 @@ _SUBS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), r) for p, r in
     (r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg|Bigg)(?![a-zA-Z])", ""),
     (r"\\(?:displaystyle|textstyle|limits)(?![a-zA-Z])", ""),
     (r"\\[dtc]frac(?![a-zA-Z])", r"\\frac"),
+    (r"\\lbrace(?![a-zA-Z])", r"\\{"), (r"\\rbrace(?![a-zA-Z])", r"\\}"),
+    (r"\\[lr]?vert(?![a-zA-Z])", "|"), (r"\\bigcup(?![a-zA-Z])", r"\\cup"),
     (r"(\d)\s*(?:\{\s*,\s*\}|,\\!|\\!,)\s*(?=\d{3}(?!\d))", r"\1"),  # LaTeX thousands: 11,\!111 or 1{,}000
     (r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree(?![a-zA-Z])", ""),
     (r"\\%", "%"),
@@ -62,9 +64,19 @@ def unwrap_text(s: str) -> str:
     return s
 
 
+# Unicode math that chat models print instead of LaTeX.
+_UNICODE = str.maketrans({
+    "\u2212": "-", "\u2013": "-", "\u00d7": "\\times ", "\u00f7": "/", "\u00b7": "\\cdot ",
+    "\u22c5": "\\cdot ", "\u03c0": "\\pi ", "\u221e": "\\infty ", "\u2264": "\\le ",
+    "\u2265": "\\ge ", "\u2260": "\\ne ", "\u221a": "\\sqrt ", "\u00b1": "\\pm ",
+    "\u2213": "\\mp ", "\u222a": "\\cup ", "\u2208": "\\in ", "\u00b2": "^2", "\u00b3": "^3",
+    "\u00bd": "\\frac12", "\u00bc": "\\frac14", "\u00be": "\\frac34", "\u2248": "\\approx ",
+    "\u2205": "\\emptyset ", "\u00a0": " ", "\u2009": " ", "\u202f": " "})
+
+
 def normalize(s: str) -> str:
     """Canonical LaTeX string of an answer: same value and notation -> same string."""
-    s = s.strip()
+    s = s.translate(_UNICODE).strip()
     for pat, rep in _SUBS:
         s = pat.sub(rep, s)
     s = unwrap_text(s)
