@@ -122,6 +122,8 @@ EQUATIONS = [
     ("x=11", "x = 5+5+1 = 11", 1),  # a chain: the last value counts
     ("\\frac{1}{3}", "x=\\frac13\\approx0.33", 1),  # the approximation is commentary
     ("7 = 11a+c", "11a+c", 0),  # 7 is not a name, so this is a real equation
+    ("5", "2+3 = 5", 1),  # a computation written out in the box: its result counts
+    ("6", "2+3 = 5", 0),
     ("a+3z=0", "0", 0),
     ("(p,q)=(3,2)", "(3,2)", 1),
     ("x=1, y=2", "x=2, y=1", 0),  # named values must match by name

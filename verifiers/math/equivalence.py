@@ -128,6 +128,9 @@ def canonical(v: Any) -> Any:
             v = Rel(v.ops[:cut], v.parts[:cut + 1]) if cut else Rel(("=",) + v.ops[1:], v.parts)
             if not v.ops:
                 return canonical(v.parts[0])
+        if all(op == "=" for op in v.ops) and all(
+                isinstance(x, sp.Expr) and x.is_number for x in v.parts):
+            return v.parts[-1]  # a worked computation "2+3 = 5": its result
         if all(op == "=" for op in v.ops) and len(v.parts) > 2:
             return Rel(("=",), (v.parts[0], v.parts[-1]))
         if v.ops == ("in",) and _is_name(v.parts[0]):
