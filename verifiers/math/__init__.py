@@ -8,6 +8,7 @@ Registered as "math". Pipeline: extract (`extract.py`) -> normalize LaTeX (`norm
 from __future__ import annotations
 
 import re
+import threading
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -62,15 +63,21 @@ def _parse(text: str, budget: Budget) -> Any:
 _WARM_UP = (("\\boxed{\\sqrt{1/n}+x^2}", "\\frac{1}{\\sqrt n}+x^2"),
             ("\\boxed{(1,2]}", "1<x\\le 2"), ("\\boxed{2x+2y=2}", "x+y=1"),
             ("\\boxed{\\sin^2 x}", "1-\\cos^2 x"), ("\\boxed{\\pi}", "\\sqrt{2}"))
-_warmed = False
+_warm_lock = threading.RLock()  # re-entrant: the warm-up checks below call back in
+_warm_started = False
+_warm_done = False
 
 
 def _warm_up() -> None:
     """sympy imports parts of itself lazily on first use (~0.4 s); pay that once per process
-    outside any check's budget. Idempotent, so a race between threads is harmless."""
-    global _warmed
-    if not _warmed:
-        _warmed = True  # set first: the MathVerifier below calls back into _warm_up
+    outside any check's budget. Other threads wait for it instead of racing their budgets."""
+    global _warm_started, _warm_done
+    if _warm_done:
+        return
+    with _warm_lock:
+        if _warm_started:
+            return
+        _warm_started = True
         import sympy
 
         x = sympy.Symbol("x")
@@ -78,6 +85,7 @@ def _warm_up() -> None:
         verifier = MathVerifier(seconds=5.0)
         for response, gold in _WARM_UP:
             verifier._check(response, gold)
+        _warm_done = True
 
 
 @register_verifier("math")
