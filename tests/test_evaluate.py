@@ -56,10 +56,11 @@ class OracleAgent:
     """Answers from the env's own gold, right on every problem whose prompt is in `right`."""
 
     def __init__(self, answers: dict[str, str], right: set[str]):
-        self.answers, self.right, self.calls = answers, right, []
+        self.answers, self.right, self.calls, self.lengths = answers, right, [], []
 
     def generate(self, prompts, n=1, temperature=1.0, top_p=1.0, max_new_tokens=128, seed=None, greedy=False):
         self.calls.append((len(prompts), n, greedy))
+        self.lengths.append([len(p) for p in prompts])
         return [[FakeSample(f"so #### {self.answers[p]}" if p in self.right else "#### 100000")] * n
                 for p in prompts]
 
@@ -80,6 +81,10 @@ def test_accuracy_counts_exactly_the_verified_answers() -> None:
     assert res["per_problem"][0]["greedy_extracted"] == probs[0].answer
     # batched: 10 prompts in chunks of 4 -> 3 greedy calls and 3 sampled calls of n=3
     assert agent.calls == [(4, 1, True), (4, 3, False), (4, 1, True), (4, 3, False), (2, 1, True), (2, 3, False)]
+    # chunks hold prompts of similar length (less left-padding): each chunk's longest prompt is
+    # no longer than the next chunk's shortest
+    greedy_chunks = agent.lengths[::2]
+    assert all(max(a) <= min(b) for a, b in zip(greedy_chunks, greedy_chunks[1:]))
 
 
 def test_sampled_only_and_bad_arguments() -> None:

@@ -4,9 +4,10 @@
     python train/evaluate.py --model tiny-llama-bpe --env rg-chain_sum-v0 --split test --n 200
     python train/evaluate.py --model runs/<run>/checkpoints/step_40/llama --env gsm8k-v0 --n 50 --out r.jsonl
 
-Generation is batched across problems (`batch_size` prompts per `agent.generate` call); grading
-goes through the single-agent env (`hacrl_env.make_single`): one `step` per problem verifies its
-greedy response and its k samples together, so evaluation uses exactly the training reward.
+Generation is batched across problems (`batch_size` prompts of similar length per
+`agent.generate` call); grading goes through the single-agent env (`hacrl_env.make_single`):
+one `step` per problem verifies its greedy response and its k samples together, so evaluation
+uses exactly the training reward.
 The problems are a fixed subset of the split (independent of `seed`), so numbers from different
 steps and runs are comparable.
 """
@@ -52,20 +53,25 @@ def eval_indices(num_problems: int, n: int) -> list[int]:
 
 def evaluate_agent(agent: Any, env_id: str, split: str = "test", *, env_kwargs: dict | None = None,
                    n_problems: int = 200, k: int = 4, greedy: bool = True, max_new_tokens: int = 256,
-                   seed: int = 0, temperature: float = 1.0, top_p: float = 1.0, batch_size: int = 64,
-                   verifier: str | None = None) -> dict[str, Any]:
+                   seed: int = 0, temperature: float = 1.0, top_p: float = 1.0,
+                   batch_size: int | None = None, verifier: str | None = None) -> dict[str, Any]:
     """Evaluate `agent` (an `agents.LLMAgent`) on `n_problems` of `env_id`/`split`.
 
     Returns {accuracy, ci_low, ci_high, avg_at_k, n, k, per_problem, ...}: accuracy is greedy
     pass@1 with its Wilson 95% CI; avg_at_k is the mean correctness of k samples at
     `temperature` (None when k == 0). With greedy=False, accuracy is avg@k and the CI treats
     each problem's average as one trial (conservative). per_problem: one dict per problem.
+    batch_size: prompts per generate call; None = 16 on CPU, 256 on a GPU (docs/evaluation.md:
+    on 2 CPU threads larger batches got slower per problem, on an H100 faster up to 200+).
     """
     import hacrl_env
 
     if n_problems < 1 or k < 0 or (not greedy and k == 0):
         raise ValueError(f"need n_problems >= 1 and k >= 0 with greedy or k >= 1 (got n_problems="
                          f"{n_problems}, k={k}, greedy={greedy})")
+    if batch_size is None:
+        device = getattr(agent, "device", None)
+        batch_size = 16 if device is None or getattr(device, "type", str(device)) == "cpu" else 256
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     start = time.perf_counter()
@@ -76,18 +82,22 @@ def evaluate_agent(agent: Any, env_id: str, split: str = "test", *, env_kwargs: 
 
     greedy_samples: list[list[Any]] = [[] for _ in prompts]
     sampled: list[list[Any]] = [[] for _ in prompts]
+    # Chunks of similar prompt length: a left-padded batch costs its longest prompt, and GSM8K /
+    # MATH prompt lengths vary several-fold.
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
     t_gen = time.perf_counter()
-    for lo in range(0, len(prompts), batch_size):
-        chunk = prompts[lo:lo + batch_size]
+    for lo in range(0, len(order), batch_size):
+        ids = order[lo:lo + batch_size]
+        chunk = [prompts[i] for i in ids]
         if greedy:
-            for i, s in enumerate(agent.generate(chunk, n=1, greedy=True, max_new_tokens=max_new_tokens)):
-                greedy_samples[lo + i] = s
+            for i, s in zip(ids, agent.generate(chunk, n=1, greedy=True, max_new_tokens=max_new_tokens)):
+                greedy_samples[i] = s
         if k:
             # seed per chunk: the same (seed, batch_size) reproduces the same samples
             out = agent.generate(chunk, n=k, temperature=temperature, top_p=top_p,
                                  max_new_tokens=max_new_tokens, seed=seed + lo)
-            for i, s in enumerate(out):
-                sampled[lo + i] = s
+            for i, s in zip(ids, out):
+                sampled[i] = s
     t_gen = time.perf_counter() - t_gen
 
     rows = []
@@ -119,7 +129,7 @@ def evaluate_agent(agent: Any, env_id: str, split: str = "test", *, env_kwargs: 
     lengths = [r["greedy_tokens"] for r in rows] if greedy else [t for r in rows for t in r["sampled_tokens"]]
     return {
         "accuracy": accuracy, "ci_low": ci_low, "ci_high": ci_high, "avg_at_k": avg_at_k, "n": n, "k": k,
-        "greedy": greedy, "env_id": env_id, "split": split, "mean_tokens": sum(lengths) / max(1, len(lengths)),
+        "greedy": greedy, "batch_size": batch_size, "env_id": env_id, "split": split, "mean_tokens": sum(lengths) / max(1, len(lengths)),
         "time/generate": t_gen, "time/verify": t_ver, "time/total": time.perf_counter() - start,
         "per_problem": rows,
     }
@@ -153,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--top-p", type=float, default=1.0)
-    ap.add_argument("--batch-size", type=int, default=64, help="prompts per generate call")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="prompts per generate call (default 16 on CPU, 256 on GPU)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None, help="cpu, cuda, ...; default cuda if available")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
