@@ -110,6 +110,10 @@ EXPRESSIONS = [
     ("\\sqrt{x^2}", "x", 1),  # roots are compared where real: variables read as positive
     ("\\ln(x^2)", "2\\ln x", 1),
     ("x", "y", 0),
+    ("\\binom{n}{2}", "\\frac{n(n-1)}{2}", 1),  # binomials spot-checked through the gamma form
+    ("\\binom{n}{2}", "\\frac{n(n+1)}{2}", 0),
+    ("\\binom{10}{3}", "120", 1),
+    ("\\frac{n!}{(n-2)!}", "n(n-1)", 1),
 ]
 EQUATIONS = [
     ("x+y=1", "2x+2y=2", 1),  # same solution set

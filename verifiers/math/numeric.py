@@ -68,7 +68,8 @@ def num(e: sp.Basic, env: dict) -> complex:
             n, k = (num(a, env).real for a in e.args)
             if n.is_integer() and k.is_integer():
                 return complex(comb(int(n), int(k)))
-            raise Inconclusive
+            # the gamma form is what sympy's binomial means for non-integers
+            return complex(math.gamma(n + 1) / (math.gamma(k + 1) * math.gamma(n - k + 1)))
         f = _UNARY.get(type(e))
         if f is not None and len(e.args) == 1:
             return f(num(e.args[0], env))
