@@ -43,8 +43,13 @@ DEFAULT_LIMITS = Limits()
 
 
 class Budget:
-    """A wall-clock deadline plus size limits for one check. Not shared between checks, so it
-    needs no lock."""
+    """A CPU-time deadline plus size limits for one check. Not shared between checks, so it
+    needs no lock.
+
+    The clock is this thread's CPU time (`time.thread_time`), not wall time: on a loaded
+    training host a trivial check can be descheduled for longer than its whole budget, and a
+    wall clock would then turn a correct answer into reward 0 with reason "budget". CPU time
+    only counts work the check itself did, so verdicts do not depend on machine load."""
 
     __slots__ = ("deadline", "limits", "seconds")
 
@@ -52,15 +57,15 @@ class Budget:
         if not seconds > 0:
             raise ValueError(f"budget seconds must be > 0, got {seconds!r}; pass e.g. 0.2")
         self.seconds = seconds
-        self.deadline = time.perf_counter() + seconds
+        self.deadline = time.thread_time() + seconds
         self.limits = limits
 
     def remaining(self) -> float:
-        return self.deadline - time.perf_counter()
+        return self.deadline - time.thread_time()
 
     def check(self) -> None:
         """Raise `BudgetExceeded` once the deadline has passed."""
-        if time.perf_counter() > self.deadline:
+        if time.thread_time() > self.deadline:
             raise BudgetExceeded(f"over the {self.seconds:g} s budget")
 
     def require(self, ok: bool, what: str) -> None:
