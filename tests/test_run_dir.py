@@ -175,6 +175,22 @@ def test_create_writes_config_and_names_the_run(tmp_path: Path) -> None:
         RunDir.open(tmp_path / "nope")
 
 
+def test_missing_optional_packages_are_named_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    import train.run_dir as run_dir
+
+    monkeypatch.setattr(run_dir, "tensorboard_available", lambda: False)
+    with pytest.raises(ValueError, match=r"tensorboard is not installed; pip install 'hacrl\[train\]'"):
+        RunDir(tmp_path, tensorboard=True)
+    assert RunDir(tmp_path, tensorboard=None).use_tensorboard is False  # auto: off when missing
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    with pytest.raises(ValueError, match="matplotlib is not installed"):
+        RunDir(tmp_path, tensorboard=False)
+    assert RunDir(tmp_path, tensorboard=False, plots=False).plot() == []
+
+
 def test_no_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no checkpoint found"):
         RunDir(tmp_path, tensorboard=False).load_checkpoint()

@@ -19,6 +19,7 @@ once instead of twice.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import numbers
@@ -76,6 +77,9 @@ class RunDir:
             raise ValueError("logging.tensorboard=true but tensorboard is not installed; "
                              "pip install 'hacrl[train]' or set logging.tensorboard=false")
         self.use_tensorboard = tensorboard_available() if tensorboard is None else tensorboard
+        if plots and importlib.util.find_spec("matplotlib") is None:
+            raise ValueError("logging.plots=true but matplotlib is not installed; "
+                             "pip install 'hacrl[train]' or set logging.plots=false")
         self.plots_enabled = plots
         if keep_checkpoints < 1:
             raise ValueError(f"keep_checkpoints must be >= 1, got {keep_checkpoints}")
