@@ -170,7 +170,7 @@ def learner_batch(k: int, names: list[str], pool: Pool, rewards_pnG: torch.Tenso
                     batch.add(prompt=r.prompt, response=r.response, append_eos=r.finished, objective="cross",
                               advantage=a, coef=float(ratios[k, j]) if spec.use_omega else 1.0,
                               old_mean_logp=r.source_mean_logp)
-    for group in group_external(external) if share or not len(names) > 1 else []:
+    for group in group_external(external):  # configured by the user: mixed in for every learner
         ext_adv = core.group_advantages(torch.tensor([[r.reward for r in group]]), eps=spec.adv_eps)[0]
         for r, a in zip(group, ext_adv.tolist()):
             coef = float(ratios[k, names.index(r.source)]) if (r.source in names and spec.use_omega) else 1.0
@@ -286,16 +286,11 @@ def build_workers(cfg, agent_dirs: dict[str, str] | None = None) -> list:
 
 def evaluate_all(workers, cfg, step: int) -> dict[str, dict]:
     """Held-out accuracy of every agent ALONE (greedy pass@1 and sampled avg@k)."""
-    from train.evaluate import evaluate_agent
-
-    out = {}
-    for i, w in enumerate(workers):
-        a = cfg.agents[i]
-        res = evaluate_agent(w.agent, cfg.env.eval_id or cfg.env.id, cfg.env.eval_split, env_kwargs=dict(cfg.env.kwargs),
-                             n_problems=cfg.env.eval_size, k=cfg.schedule.eval_k, greedy=True,
-                             max_new_tokens=a.max_new_tokens, seed=_seed(cfg.seed, 7, i))
-        out[w.name] = {key: res[key] for key in ("accuracy", "ci_low", "ci_high", "avg_at_k", "n")}
-    return out
+    return {w.name: w.evaluate(cfg.env.eval_id or cfg.env.id, cfg.env.eval_split, env_kwargs=dict(cfg.env.kwargs),
+                               n_problems=cfg.env.eval_size, k=cfg.schedule.eval_k, greedy=True,
+                               max_new_tokens=cfg.agents[i].max_new_tokens, seed=_seed(cfg.seed, 7, i),
+                               verifier=cfg.env.verifier)
+            for i, w in enumerate(workers)}
 
 
 def train(cfg, *, resume: str | None = None) -> dict:
@@ -330,7 +325,7 @@ def train(cfg, *, resume: str | None = None) -> dict:
     dump_all = cfg.logging.dump_pools
 
     def checkpoint() -> None:
-        run.save_checkpoint(state.step, {w.name: w.agent for w in workers},
+        run.save_checkpoint(state.step, {w.name: w for w in workers},
                             {"trainer": state.__dict__, "rng": capture_rng(),
                              "workers": {w.name: w.state_dict() for w in workers}})
 

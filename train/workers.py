@@ -35,6 +35,9 @@ class AgentWorker(Protocol):
     def update(self, batch: LearnerBatch, params: UpdateParams, *, seed: int) -> dict[str, float]:
         """One training step's optimizer updates on `batch`; returns metrics."""
 
+    def evaluate(self, env_id: str, split: str, **kwargs: Any) -> dict:
+        """Held-out accuracy of this agent alone (`train.evaluate.evaluate_agent` keywords)."""
+
     def save(self, path: str) -> None:
         """Write the model as a plain Hugging Face directory."""
 
@@ -98,7 +101,17 @@ class LocalWorker:
                              max_prompt_tokens=c.max_prompt_tokens, max_response_tokens=c.max_new_tokens,
                              token_budget=c.token_budget, reference=self.reference)
 
+    def evaluate(self, env_id, split, **kwargs):
+        from train.evaluate import evaluate_agent
+
+        res = evaluate_agent(self.agent, env_id, split, **kwargs)
+        return {key: res[key] for key in ("accuracy", "ci_low", "ci_high", "avg_at_k", "n")}
+
     # -- persistence ---------------------------------------------------------------------------
+    def save_pretrained(self, path):
+        """So a worker can be handed to `RunDir.save_checkpoint` like an agent."""
+        return self.agent.save_pretrained(str(path))
+
     def save(self, path):
         self.agent.save_pretrained(str(path))
 
