@@ -49,8 +49,9 @@ def main() -> None:
     env = hacrl_env.make_single(args.env, split="test", **kwargs)
     # untrained tokenizers are fitted on this env's own prompts, so any env works offline
     corpus = [env.problem(i).prompt for i in range(min(300, env.num_problems))]
-    print(f"torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}, device {args.device or 'auto'}, env {args.env}, n={args.n}, "
-          f"k={args.k}, max_new_tokens={args.max_new_tokens}, untrained={args.untrained}")
+    print(f"torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}, device {args.device or 'auto'}, "
+          f"env {args.env}, n={args.n}, k={args.k}, max_new_tokens={args.max_new_tokens}, "
+          f"untrained={args.untrained}")
     print("| agent | batch | problems | seconds | s/problem | generate s | verify s | greedy acc |")
     print("|---|---|---|---|---|---|---|---|")
     for name in args.models.split(","):

@@ -129,7 +129,8 @@ def evaluate_agent(agent: Any, env_id: str, split: str = "test", *, env_kwargs: 
     lengths = [r["greedy_tokens"] for r in rows] if greedy else [t for r in rows for t in r["sampled_tokens"]]
     return {
         "accuracy": accuracy, "ci_low": ci_low, "ci_high": ci_high, "avg_at_k": avg_at_k, "n": n, "k": k,
-        "greedy": greedy, "batch_size": batch_size, "env_id": env_id, "split": split, "mean_tokens": sum(lengths) / max(1, len(lengths)),
+        "greedy": greedy, "env_id": env_id, "split": split, "batch_size": batch_size,
+        "mean_tokens": sum(lengths) / max(1, len(lengths)),
         "time/generate": t_gen, "time/verify": t_ver, "time/total": time.perf_counter() - start,
         "per_problem": rows,
     }
