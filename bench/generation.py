@@ -85,9 +85,11 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus, "
           f"{platform.processor() or platform.machine()}; {len(prompts)} prompts x {n} x {tokens} tokens", flush=True)
     table = []
-    tiny = build_untrained("tiny-qwen2-char")  # weights don't change speed; no warm start needed
+    # Untrained tiny zoo models: weights don't change speed, so no warm start (or task data) needed.
+    corpus = PROMPTS * 4 + ["#### -12 0123456789 3+4=7, 7-2=5"]
+    tiny = build_untrained("tiny-qwen2-char", corpus=corpus)
     table += bench_model("tiny-qwen2-char (0.24M, 2L d96)", tiny, prompts, n, tokens)
-    tiny = build_untrained("tiny-llama-bpe")
+    tiny = build_untrained("tiny-llama-bpe", corpus=corpus)
     table += bench_model("tiny-llama-bpe (0.6M, 3L d128)", tiny, prompts, n, tokens)
     if not args.skip_smollm2:
         try:

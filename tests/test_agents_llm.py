@@ -222,3 +222,12 @@ def test_rows_dropped_after_eos_keep_exact_logprobs(agents) -> None:
     for c, lp in zip(out, scored.token_logprobs):
         assert c.finished == (c.token_ids[-1] in stop_ids)
         torch.testing.assert_close(lp, torch.tensor(c.logprobs), atol=1e-4, rtol=0)
+
+
+def test_peak_memory_sees_a_temporary_allocation() -> None:
+    from agents.memory import PeakMemory
+
+    with PeakMemory(torch.device("cpu")) as mem:
+        big = torch.ones(64 * 1024 * 1024 // 4)  # 64 MiB, touched so it is resident
+        del big
+    assert mem.peak_bytes >= 48 * 1024 * 1024
