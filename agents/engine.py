@@ -21,6 +21,8 @@ import torch
 from torch import Tensor, nn
 from transformers import DynamicCache
 
+from agents import fast_decode as fast_decode_mod
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -90,13 +92,15 @@ class TransformersEngine:
     """
 
     def __init__(self, model: nn.Module, *, eos_token_ids: Sequence[int], pad_token_id: int,
-                 autocast_dtype: torch.dtype | None = None) -> None:
+                 autocast_dtype: torch.dtype | None = None, fast_decode: bool = True) -> None:
         if not eos_token_ids:
             raise ValueError("the engine needs at least one EOS token id to know when a response ends")
         self.model = model
         self.eos_token_ids = list(eos_token_ids)
         self.pad_token_id = pad_token_id
         self.autocast_dtype = autocast_dtype
+        # Lean static-cache decode step for Llama-family models (see fast_decode.py); others use HF's forward.
+        self.fast_decode = fast_decode and fast_decode_mod.supports(model)
         # transformers 5.x renamed the forward's `past_key_values` to `cache`; older releases only know the first.
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
@@ -154,8 +158,10 @@ class TransformersEngine:
         next_pos = position_ids[:, -1:] + 1
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                          use_cache=True, logits_to_keep=1, **{self._cache_kw: cache})
+        next_logits = out.logits[:, -1, :]
+        static = fast_decode_mod.StaticKVDecoder(self.model, cache, batch, width, steps) if self.fast_decode else None
         for t in range(steps):
-            logits = out.logits[:, -1, :].float()
+            logits = next_logits.float()
             logp = torch.log_softmax(logits, dim=-1)
             if t < params.min_new_tokens:
                 logits = logits.index_fill(-1, eos, float("-inf"))
@@ -181,11 +187,18 @@ class TransformersEngine:
             if live <= len(rows) // 2:
                 # Most rows are done: drop them (cache included) so later steps cost only live rows.
                 keep = (~finished).nonzero().squeeze(1)
-                cache.batch_select_indices(keep)
+                if static is not None:
+                    static.select(keep)
+                else:
+                    cache.batch_select_indices(keep)
                 full_mask, next_pos, tok = full_mask[keep], next_pos[keep], tok[keep]
                 rows, finished = rows[keep], finished[keep]
-            out = self.model(input_ids=tok[:, None], attention_mask=full_mask[:, : width + t + 1],
-                             position_ids=next_pos, use_cache=True, **{self._cache_kw: cache})
+            if static is not None:
+                next_logits = static.step(tok, next_pos, full_mask[:, : width + t + 1])
+            else:
+                out = self.model(input_ids=tok[:, None], attention_mask=full_mask[:, : width + t + 1],
+                                 position_ids=next_pos, use_cache=True, **{self._cache_kw: cache})
+                next_logits = out.logits[:, -1, :]
             next_pos = next_pos + 1
 
         tokens_l, logprobs_l = tokens.cpu().tolist(), logprobs.cpu().tolist()

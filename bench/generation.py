@@ -80,6 +80,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 prompts x 2 samples x 8 tokens")
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--skip-smollm2", action="store_true")
+    parser.add_argument("--config-dir", help="bench a random-weight model built from this HF dir's config and "
+                        "tokenizer instead of SmolLM2 (e.g. SmolLM2's dir without its weights)")
     args = parser.parse_args()
     prompts, n, tokens = (PROMPTS[:2], 2, 8) if args.quick else (PROMPTS, 8, args.tokens)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus, "
@@ -91,7 +93,15 @@ def main() -> None:
     table += bench_model("tiny-qwen2-char (0.24M, 2L d96)", tiny, prompts, n, tokens)
     tiny = build_untrained("tiny-llama-bpe", corpus=corpus)
     table += bench_model("tiny-llama-bpe (0.6M, 3L d128)", tiny, prompts, n, tokens)
-    if not args.skip_smollm2:
+    if args.config_dir:  # same shapes, random weights: speed does not depend on the weights
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+        config = AutoConfig.from_pretrained(args.config_dir)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        agent = LLMAgent(model, AutoTokenizer.from_pretrained(args.config_dir), name="random")
+        params = sum(p.numel() for p in model.parameters()) / 1e6
+        table += bench_model(f"{config.model_type} {params:.0f}M (random weights)", agent, prompts, n, tokens)
+    elif not args.skip_smollm2:
         try:
             import agents
 

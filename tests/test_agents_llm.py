@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents import EncodedBatch, LLMAgent, SamplingParams, TransformersEngine
+from agents import EncodedBatch, LLMAgent, SamplingParams, TransformersEngine, fast_decode
 from agents.zoo import build_untrained
 
 # A fixed small corpus keeps tokenizer training instant (the zoo trains on the real task text).
@@ -36,14 +36,18 @@ def test_generate_shapes_and_fields(agents, name: str) -> None:
         assert s.text == agent.tokenizer.decode(s.token_ids, skip_special_tokens=True)
 
 
-@pytest.mark.parametrize("name", ARCHS)
-def test_generate_logprobs_match_rescoring(agents, name: str) -> None:
-    # Left-padded sampling (KV cache, explicit positions) vs right-padded scoring: same numbers.
+@pytest.mark.parametrize("name,fast", [(n, True) for n in ARCHS] + [("tiny-llama-bpe", False)])
+def test_generate_logprobs_match_rescoring(agents, name: str, fast: bool) -> None:
+    # Left-padded sampling (KV cache, explicit positions) vs right-padded scoring: same numbers,
+    # through the static-cache fast path (Llama/Qwen2) and the plain transformers forward.
     agent = agents[name]
+    agent.engine.fast_decode = fast and fast_decode.supports(agent.model)
+    assert agent.engine.fast_decode == (fast and name != "tiny-neox-bpe")
     out = agent.generate(PROMPTS, n=3, max_new_tokens=9, seed=3, temperature=0.7, top_p=0.9)
     flat = [s for row in out for s in row]
     prompts = [p for p in PROMPTS for _ in range(3)]
     scored = agent.sequence_logprobs(prompts, response_ids=[s.token_ids for s in flat], token_budget=64)
+    agent.engine.fast_decode = fast_decode.supports(agent.model)  # restore for later tests
     for s, lp in zip(flat, scored.token_logprobs):
         assert lp.shape == (s.num_tokens,)
         torch.testing.assert_close(lp, torch.tensor(s.logprobs), atol=1e-4, rtol=0)
@@ -68,17 +72,17 @@ def test_rows_stop_independently_on_any_eos_id(agents) -> None:
     engine = TransformersEngine(agent.model, eos_token_ids=[eos_a, eos_b], pad_token_id=agent.pad_token_id)
     step = {"t": 0}
 
-    def push(module, args, output):  # row 0: eos_a at step 0; row 1: eos_b at step 2; row 2: never
-        logits = output.logits
+    def push(module, args, logits):  # row 0: eos_a at step 0; row 1: eos_b at step 2; row 2: never
         logits[:, :, [eos_a, eos_b]] = -1e9
         if step["t"] == 0:
             logits[0, -1, eos_a] = 1e9
         if step["t"] == 2:
             logits[1, -1, eos_b] = 1e9
         step["t"] += 1
-        return output
+        return logits
 
-    handle = agent.model.register_forward_hook(push)
+    # Hook the LM head: both the static-cache fast path and the plain forward go through it.
+    handle = agent.model.lm_head.register_forward_hook(push)
     try:
         prompt_ids = agent.prompt_token_ids(["ab", "a much longer prompt", "c"])
         out = engine.generate(prompt_ids, SamplingParams(max_new_tokens=5, seed=0))
