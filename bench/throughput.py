@@ -233,7 +233,11 @@ def part_trl(base: Case, in_process: bool, model_dir: str) -> list[dict]:
         print(f"| {name} | {s:.3f} | {s / r['updates_per_step']:.3f} | {r['updates_per_step']:.0f} | "
               f"{r['gen_tokens_per_step']:.0f} | {r['peak_rss_mib']:.0f} |")
     print(f"\nours / TRL = {a / b:.2f} (target <= 0.50: {'met' if a <= 0.5 * b else 'MISSED'}); "
-          f"TRL per-step times: {[round(x, 3) for x in rows[1]['step_seconds']]}")
+          f"TRL per-step times: {[round(x, 3) for x in rows[1]['step_seconds']]}; "
+          f"ours: {[round(x['step'], 3) for x in rows[0]['steps']]} (first {ours.warmup} = warm-up)")
+    print("\nour gspo step by phase: seconds (share of step)\n\n| case | " + " | ".join(PHASES) +
+          " | step | optimizer updates |\n|" + "---|" * (len(PHASES) + 3))
+    print(_fmt_phase_row(ours.label, rows[0]))
     return rows
 
 
@@ -300,6 +304,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: P=2 G=2 T=4, 1 timed step, in-process")
     parser.add_argument("--parts", default="trl,phases,scaling", help="comma list of trl, phases, scaling")
+    parser.add_argument("--prompts", type=int, default=8, help="P of the phases and scaling base case")
     parser.add_argument("--steps", type=int, default=2, help="timed RL steps per case (after --warmup)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--trl-steps", type=int, default=3, help="timed RL steps of each side of the trl part")
@@ -322,7 +327,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--parts: unknown {unknown}; choose from trl, phases, scaling")
     in_process = args.in_process or args.quick
     base = (Case(prompts=2, group=2, tokens=4, steps=1, warmup=0, untrained=True) if args.quick
-            else Case(steps=args.steps, warmup=args.warmup, untrained=args.untrained))
+            else Case(prompts=args.prompts, steps=args.steps, warmup=args.warmup, untrained=args.untrained))
     import torch
 
     print(f"python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -333,7 +338,8 @@ def main(argv: list[str] | None = None) -> dict:
         if "trl" in parts:
             model_dir = str(Path(tmp) / base.agents[0])  # one saved copy: both trainers load these weights
             load_agent(base.agents[0], base.untrained).save_pretrained(model_dir)
-            trl_case = base if args.quick else replace(base, steps=args.trl_steps)
+            # the batch whatever --prompts says: 8 prompts x 8 responses x 32 tokens
+            trl_case = base if args.quick else replace(base, prompts=8, group=8, tokens=32, steps=args.trl_steps)
             out["trl"] = part_trl(trl_case, in_process, model_dir)
         if "phases" in parts:
             out["phases"] = part_phases(base, in_process)
