@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from train.evaluate import eval_indices, evaluate_agent, main, wilson_interval
+from train.evaluate import default_batch_size, eval_indices, evaluate_agent, main, wilson_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = dict(min_terms=2, max_terms=3, min_digits=1, max_digits=1, size=40)
@@ -40,6 +40,20 @@ def test_eval_subset_is_fixed_and_spans_the_split() -> None:
     assert idx == eval_indices(1000, 50) and len(set(idx)) == 50
     assert max(idx) > 500  # not just the head of the file (MATH's test file is ordered by subject)
     assert eval_indices(30, 50) == list(range(30))
+
+
+def test_default_batch_size_follows_device_and_prompt_length() -> None:
+    class OnDevice:
+        def __init__(self, device: str):
+            import torch
+
+            self.device = torch.device(device)
+
+    assert default_batch_size(OnDevice("cuda"), ["x" * 300]) == 256
+    assert default_batch_size(OnDevice("cpu"), ["x" * 107] * 5) == 74  # 8000 // 107 (rg chain_sum)
+    assert default_batch_size(OnDevice("cpu"), ["x" * 283] * 5) == 28  # GSM8K median prompt
+    assert default_batch_size(OnDevice("cpu"), ["x" * 5000]) == 8
+    assert default_batch_size(OnDevice("cpu"), ["x"]) == 128
 
 
 @dataclass(frozen=True)

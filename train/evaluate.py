@@ -51,6 +51,17 @@ def eval_indices(num_problems: int, n: int) -> list[int]:
     return sorted(int(i) for i in np.random.default_rng(0).permutation(num_problems)[:n])
 
 
+def default_batch_size(agent: Any, prompts: list[str]) -> int:
+    """Prompts per generate call. GPU: 256 (an H100 got faster per problem up to 200+). CPU:
+    about 8000 prompt characters per call, 8..128 prompts: on 2 threads short rg prompts (~110
+    chars) were fastest at 64-200 and GSM8K's (~280) at 16, slower at 64 (docs/evaluation.md)."""
+    device = getattr(agent, "device", None)
+    if device is not None and getattr(device, "type", str(device)) != "cpu":
+        return 256
+    median = sorted(len(p) for p in prompts)[len(prompts) // 2] if prompts else 1
+    return max(8, min(128, 8000 // max(1, median)))
+
+
 def evaluate_agent(agent: Any, env_id: str, split: str = "test", *, env_kwargs: dict | None = None,
                    n_problems: int = 200, k: int = 4, greedy: bool = True, max_new_tokens: int = 256,
                    seed: int = 0, temperature: float = 1.0, top_p: float = 1.0,
@@ -61,24 +72,22 @@ def evaluate_agent(agent: Any, env_id: str, split: str = "test", *, env_kwargs: 
     pass@1 with its Wilson 95% CI; avg_at_k is the mean correctness of k samples at
     `temperature` (None when k == 0). With greedy=False, accuracy is avg@k and the CI treats
     each problem's average as one trial (conservative). per_problem: one dict per problem.
-    batch_size: prompts per generate call; None = 16 on CPU, 256 on a GPU (docs/evaluation.md:
-    on 2 CPU threads larger batches got slower per problem, on an H100 faster up to 200+).
+    batch_size: prompts per generate call; None = `default_batch_size`.
     """
     import hacrl_env
 
     if n_problems < 1 or k < 0 or (not greedy and k == 0):
         raise ValueError(f"need n_problems >= 1 and k >= 0 with greedy or k >= 1 (got n_problems="
                          f"{n_problems}, k={k}, greedy={greedy})")
-    if batch_size is None:
-        device = getattr(agent, "device", None)
-        batch_size = 16 if device is None or getattr(device, "type", str(device)) == "cpu" else 256
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     start = time.perf_counter()
     env = hacrl_env.make_single(env_id, split=split, verifier=verifier, **(env_kwargs or {}))
     indices = eval_indices(env.num_problems, n_problems)
     problems = [env.problem(i) for i in indices]
     prompts = [p.prompt for p in problems]
+    if batch_size is None:
+        batch_size = default_batch_size(agent, prompts)
 
     greedy_samples: list[list[Any]] = [[] for _ in prompts]
     sampled: list[list[Any]] = [[] for _ in prompts]
