@@ -16,6 +16,8 @@ Matching, setting by setting (ours -> TRL):
   optimizer           AdamW lr 2e-4, wd 0, clip 1.0    -> optim=adamw_torch, same, constant schedule, no warm-up
   reward              env verifier                    -> verifiers.as_trl_reward(the env's verifier)
   device              CPU fp32                        -> use_cpu=True, bf16=False, no vLLM
+  activations         kept for backward                -> activation_checkpointing=False (GRPOConfig's default
+                                                         True would recompute the forward: slower, not fairer)
 
 One RL step of TRL = two consecutive optimizer steps; its time is measured between the
 `on_step_end` callbacks around them, so it covers generation, reward, scoring and both updates.
@@ -74,7 +76,7 @@ def run_trl_case(case: Any) -> dict:
     clock = StepClock()
     with tempfile.TemporaryDirectory(prefix="hacrl-trl-") as out_dir:
         args = GRPOConfig(
-            output_dir=out_dir, use_cpu=True, bf16=False, fp16=False, seed=case.seed,
+            output_dir=out_dir, use_cpu=True, bf16=False, fp16=False, activation_checkpointing=False, seed=case.seed,
             num_generations=case.group, max_completion_length=case.tokens,
             generation_kwargs={"min_new_tokens": case.tokens}, temperature=agent_cfg.temperature,
             top_p=agent_cfg.top_p, top_k=0,
