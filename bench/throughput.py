@@ -234,7 +234,7 @@ def part_trl(base: Case, in_process: bool, model_dir: str) -> list[dict]:
               f"{r['gen_tokens_per_step']:.0f} | {r['peak_rss_mib']:.0f} |")
     print(f"\nours / TRL = {a / b:.2f} (target <= 0.50: {'met' if a <= 0.5 * b else 'MISSED'}); "
           f"TRL per-step times: {[round(x, 3) for x in rows[1]['step_seconds']]}; "
-          f"ours: {[round(x['step'], 3) for x in rows[0]['steps']]} (first {ours.warmup} = warm-up)")
+          f"ours: {[round(x['step'], 3) for x in rows[0]['steps']]}; the first {ours.warmup} of each untimed warm-up")
     print("\nour gspo step by phase: seconds (share of step)\n\n| case | " + " | ".join(PHASES) +
           " | step | optimizer updates |\n|" + "---|" * (len(PHASES) + 3))
     print(_fmt_phase_row(ours.label, rows[0]))
