@@ -230,4 +230,5 @@ def load_zoo(name: str, *, device: str | torch.device | None = None, rebuild: bo
         if verbose:
             print(f"[zoo] {name}: {info['seconds']:.0f}s SFT, loss {info['final_loss']:.3f}, "
                   f"greedy held-out accuracy {info['greedy_accuracy']:.2f}", flush=True)
-    return LLMAgent.from_pretrained(path, name=name, device=device, **agent_kwargs)
+    agent_kwargs.setdefault("name", name)  # a caller may rename the agent (e.g. to its run role)
+    return LLMAgent.from_pretrained(path, device=device, **agent_kwargs)

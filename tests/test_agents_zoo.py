@@ -83,4 +83,5 @@ def test_cached_zoo_dir_is_a_plain_hf_model(warm_agents) -> None:
     model = AutoModelForCausalLM.from_pretrained(path)
     tok = AutoTokenizer.from_pretrained(path)
     assert type(model).__name__ == "Qwen2ForCausalLM" and tok.eos_token == "<|im_end|>"
-    assert agents.load("tiny-qwen2-char").eos_token_ids == warm_agents["tiny-qwen2-char"].eos_token_ids
+    renamed = agents.load("tiny-qwen2-char", name="qwen2")
+    assert renamed.name == "qwen2" and renamed.eos_token_ids == warm_agents["tiny-qwen2-char"].eos_token_ids
