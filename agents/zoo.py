@@ -206,9 +206,10 @@ def zoo_path(name: str) -> Path:
     return cache_root() / f"{name}-{spec_hash(_spec(name))}"
 
 
-def load_zoo(name: str, *, device: str | torch.device | None = None, rebuild: bool = False,
+def load_zoo(zoo_name: str, *, device: str | torch.device | None = None, rebuild: bool = False,
              verbose: bool = True, **agent_kwargs) -> LLMAgent:
-    """The warm-started zoo agent `name`, built (and cached atomically) if missing."""
+    """The warm-started zoo agent `zoo_name`, built (and cached atomically) if missing."""
+    name = zoo_name
     spec = _spec(name)
     path = zoo_path(name)
     if rebuild and path.exists():
