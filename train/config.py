@@ -97,17 +97,17 @@ class ScheduleConfig:
     """How long to train, batch shapes, and how often to evaluate and save."""
 
     # training steps (one prompt batch each)
-    steps: int = 40
+    steps: int = 24
     # prompts per step, shared by every agent
-    prompts_per_step: int = 16
+    prompts_per_step: int = 8
     # G: responses per agent per prompt
     group_size: int = 8
     # evaluate every N steps (and after the last); 0 = only after the last step
-    eval_every: int = 10
+    eval_every: int = 12
     # k sampled responses per problem for avg@k at evaluation (greedy pass@1 is always computed)
-    eval_k: int = 4
+    eval_k: int = 1
     # checkpoint every N steps (and after the last); 0 = only after the last step
-    save_every: int = 20
+    save_every: int = 0
     # number of most recent checkpoints kept on disk
     keep_checkpoints: int = 2
     # abort after this many updates skipped for a non-finite loss or gradient
@@ -125,7 +125,7 @@ class AgentConfig:
     # zoo name (agents/zoo.py), a local HF dir, or a hub id
     model: str = MISSING
     # AdamW learning rate
-    lr: float = 2e-4
+    lr: float = 3e-4
     # AdamW weight decay
     weight_decay: float = 0.0
     # gradient-norm clip per optimizer update
@@ -137,7 +137,7 @@ class AgentConfig:
     # nucleus sampling threshold for training rollouts
     top_p: float = 1.0
     # generation cap per response (responses hitting it count as clipped)
-    max_new_tokens: int = 24
+    max_new_tokens: int = 28
     # prompt tokens kept (the tail) when encoding
     max_prompt_tokens: int = 256
     # padded tokens per scoring/training micro-batch: trades memory for speed
