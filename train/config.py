@@ -125,7 +125,7 @@ class AgentConfig:
     # zoo name (agents/zoo.py), a local HF dir, or a hub id
     model: str = MISSING
     # AdamW learning rate
-    lr: float = 3e-4
+    lr: float = 1e-4
     # AdamW weight decay
     weight_decay: float = 0.0
     # gradient-norm clip per optimizer update
