@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import verifiers
 from verifiers.budget import Budget, BudgetExceeded, Limits
 from verifiers.math import MathVerifier
-from verifiers.math.extract import extract_answer, last_boxed
+from verifiers.math.extract import all_boxes, extract_answer, extract_gold, last_boxed
 from verifiers.math.parse import ParseError, parse_math
 
 
@@ -23,6 +23,13 @@ def v() -> MathVerifier:
     # Correctness tests get a roomy budget: on a loaded CI runner a descheduled thread can
     # overrun the default 0.2 s wall-clock budget and turn a right answer into "budget".
     return MathVerifier(seconds=5.0)
+
+
+_ROOMY = MathVerifier(seconds=5.0)
+
+
+def v_check(response: str, gold: str) -> float:
+    return _ROOMY.check(response, gold).reward
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +159,16 @@ INTERVALS_AND_INEQUALITIES = [
     ("x \\ne 3", "x != 3", 1),
     ("(-793, 10)", "-793 < a < 10", 1),
     ("(2, 12) \\cup (12, 102)", "(2,12) \\cup (12,102)", 1),
+    # |x| between two bounds is two mirrored intervals, not one
+    ("1\\leq|z|\\leq \\frac{3}{2}", "[-\\frac{3}{2}, -1] \\cup [1, \\frac{3}{2}]", 1),
+    ("1\\leq|z|\\leq \\frac{3}{2}", "[1, \\frac{3}{2}]", 0),
+    ("1\\leq|z|\\leq \\frac{3}{2}", "[-\\frac{3}{2}, -1) \\cup [1, \\frac{3}{2}]", 0),
+    ("|x| < 3", "(-3, 3)", 1),
+    ("|x| < 3", "(-3, 3]", 0),
+    ("|x| \\ge 2", "(-\\infty, -2] \\cup [2, \\infty)", 1),
+    ("0 < |x| < 2", "(-2, 0) \\cup (0, 2)", 1),
+    ("0 < |x| < 2", "(-2, 2)", 0),  # 0 is excluded
+    ("-1 < |x| < 2", "(-2, 2)", 1),  # |x| > -1 always holds
 ]
 SETS_AND_TUPLES = [
     ("\\{1,2\\}", "\\{2,1\\}", 1),  # sets: order does not matter
@@ -163,6 +180,43 @@ SETS_AND_TUPLES = [
     ("\\{1,3\\} \\cup \\{2,4\\}", "\\{1,2,3,4\\}", 0),  # set union of finite sets: not parsed
     ("(3,1)", "{1,3}", 0),
     ("(2,2), (1,3), (3,3)", "(1,3), (2,2), (3,3)", 1),
+    # `;` separates groups of comma items: each group is one solution
+    ("p=5,q=2;p=7,q=2", "(5,2),(7,2)", 1),
+    ("p=5,q=2;p=7,q=2", "(7,2),(5,2)", 1),
+    ("p=5,q=2;p=7,q=2", "(5,2),(2,7)", 0),
+    ("p=5,q=2;p=7,q=2", "p=7,q=2;p=5,q=2", 1),
+    ("p=5,q=2;p=7,q=2", "p=5,q=2;p=7,q=3", 0),
+    ("p=5,q=2;p=7,q=2", "5,2,7,2", 0),  # the grouping is part of the answer
+    ("1,2;3,4", "(1,2),(3,4)", 1),
+    ("1,2;3,4", "(1,3),(2,4)", 0),
+    ("x=1;y=2", "x=1, y=2", 1),  # groups of one item: a plain list
+]
+DECIMAL_COMMAS = [
+    ("1,22", "1.22", 1),
+    ("0,111", "0.111", 1),  # a leading 0, is never thousands
+    ("1000.99", "1000,99", 1),
+    ("-0,5", "-\\frac12", 0),  # read as a decimal only against a plain number
+    ("-0,5", "-0.5", 1),
+    ("1,22", "1.23", 0),
+    ("0,111", "111", 0),
+    ("1,22", "1, 22", 1),  # against a list it stays a list
+    ("1,000", "1000", 1),  # exactly three digits: thousands
+    ("1,000", "1", 0),
+    ("1,000", "1.000", 0),
+    ("1, 2", "1.2", 0),  # a space after the comma: a list
+]
+SUMS = [
+    ("385", "\\sum_{k=1}^{10} k^2", 1),
+    ("384", "\\sum_{k=1}^{10} k^2", 0),
+    ("10", "\\sum_{i=1}^{4} i", 1),  # the index i is not the imaginary unit
+    ("2 \\cdot 6", "2\\sum_{k=1}^{3} k", 1),
+    ("a_1+a_2+a_3", "\\sum_{i=1}^{3} a_i", 1),
+    ("a_1+a_2", "\\sum_{i=1}^{3} a_i", 0),
+    ("36", "\\sum_{a=1}^{3}\\sum_{b=1}^{3} ab", 1),
+    ("F_n = \\sum_{k=0}^{n-1} F_k F_{n-k-1}", "F_n = \\sum_{k=0}^{n-1} F_{n-k-1} F_k", 1),
+    ("F_n = \\sum_{k=0}^{n-1} F_k F_{n-k-1}", "F_n = \\sum_{k=0}^{n} F_k F_{n-k-1}", 0),
+    ("F_n = \\sum_{k=0}^{n-1} F_k F_{n-k-1}", "F_n = \\sum_{k=1}^{n-1} F_k F_{n-k-1}", 0),
+    ("\\sum_{k=0}^{n-1} F_k F_{n-k-1}", "\\sum_{k=0}^{n-1} F_k F_{n-k}", 0),
 ]
 MATRICES = [
     ("\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}", "\\begin{bmatrix}1 & 2 \\\\ 3 & 4\\end{bmatrix}", 1),
@@ -194,7 +248,8 @@ PLUS_MINUS = [
 TABLES = {"numbers": NUMBERS, "percents": PERCENTS, "radicals": RADICALS_AND_CONSTANTS,
           "expressions": EXPRESSIONS, "equations": EQUATIONS,
           "intervals": INTERVALS_AND_INEQUALITIES, "sets": SETS_AND_TUPLES,
-          "matrices": MATRICES, "choices_text": CHOICES_AND_TEXT, "plus_minus": PLUS_MINUS}
+          "matrices": MATRICES, "choices_text": CHOICES_AND_TEXT, "plus_minus": PLUS_MINUS,
+          "decimal_commas": DECIMAL_COMMAS, "sums": SUMS}
 
 
 @pytest.mark.parametrize("table", sorted(TABLES))
@@ -265,6 +320,57 @@ def test_extraction():
     assert extract_answer("\\boxed{unclosed 5")[0] is None
 
 
+def test_several_boxes_are_one_list_answer_when_the_gold_is_a_list_of_as_many():
+    parts = "$\\boxed{(3, 3)}$ for part (a) and $\\boxed{(1, 1)}$ for part (b)."
+    assert all_boxes(parts) == ["(3, 3)", "(1, 1)"]
+    assert v_check(parts, "(3, 3), (1, 1)") == 1
+    assert v_check(parts, "(1, 1), (3, 3)") == 1  # a list: any order
+    assert v_check(parts, "(3, 3), (1, 2)") == 0
+    assert v_check(parts, "(1, 1)") == 1  # one answer: the last box
+    assert v_check(parts, "(3, 3)") == 0
+    assert v_check(parts, "(3, 3), (1, 1), (2, 2)") == 0  # three items, two boxes
+    named = "\\( y_1 = \\boxed{-2(x - 1)^2 + 5} \\) and \\( y_2 = \\boxed{3(x + 2)^2 - 2} \\)"
+    assert v_check(named, "y_{1}=-2 x^{2}+4 x+3, y_{2}=3 x^{2}+12 x+10") == 1
+    assert v_check(named, "y_{1}=-2 x^{2}+4 x+3, y_{2}=3 x^{2}+12 x+11") == 0
+    # a point is one answer: its two coordinates are not two boxes
+    point = "It passes through $\\boxed{(3,-5)}$; also $\\boxed{(0,0)}$ works."
+    assert v_check(point, "(0,0)") == 1 and v_check(point, "(3,-5)") == 0
+    assert v_check("$\\boxed{1}$ and later $\\boxed{2}$", "(1, 2)") == 0
+
+
+def test_gold_of_several_boxes_or_an_unclosed_box():
+    assert extract_gold("\\boxed{1} papers and \\boxed{2} bins") == "1, 2"
+    assert v_check(boxed("1,2"), "\\boxed{1} papers and \\boxed{2} bins") == 1
+    assert v_check(boxed("2"), "\\boxed{1} papers and \\boxed{2} bins") == 0
+    # more than a few words between the boxes: commentary, the last box is the gold
+    assert v_check(boxed("1,2"), "\\boxed{1} no no no no no \\boxed{2}") == 0
+    assert v_check(boxed("{35 cm,4}"), "$\\\\boxed{35 cm} ++++++ \\\\boxed{4}$") == 1
+    assert extract_gold("\\boxed{W(n) = 1 \\text{ and } W(n) = -1") == "W(n) = 1 \\text{ and } W(n) = -1"
+    assert v_check(boxed("5"), "$\\boxed{5$") == 1
+    assert v_check(boxed("6"), "$\\boxed{5$") == 0
+
+
+def test_gold_chain_with_an_unknown_command_is_read_from_its_end():
+    assert v_check(boxed("0"), "$1 = \\zzz = x = 0$") == 1
+    assert v_check(boxed("x = 0"), "$1 = \\zzz = x = 0$") == 1
+    assert v_check(boxed("1"), "$1 = \\zzz = x = 0$") == 0
+    assert v_check(boxed("1 = \\zzz = x = 0"), "$1 = \\zzz = x = 0$") == 1  # same text
+
+
+def test_later_statements_win_over_earlier_formulas():
+    closing = ("so the interest is $\\boxed{255}$. So he has \\$10,455. Final Answer: The final "
+               "answer is $10,455$. I hope it is correct.")
+    assert extract_answer(closing) == ("10,455", ("final_answer_after_box",))
+    assert v_check(closing, "10455") == 1 and v_check(closing, "255") == 0
+    before = "The final answer is $3$. I hope it is correct. Then $\\boxed{4}$."
+    assert extract_answer(before) == ("4", ())
+    both = "Final Answer: The final answer is \\\"$12 $ and $13 $\\\". I hope it is correct."
+    assert v_check("between $\\boxed{12}$ and more. " + both, "12 \\text{ and } 13") == 1
+    prose = "each divisor gives $d = \\frac{90}{n}$. Therefore there are 12 sequences."
+    assert extract_answer(prose) == ("12", ("fallback_last_number",))
+    assert extract_answer("It is $x+1$ here")[0] == "x+1"
+
+
 def test_boxed_only_mode():
     strict = MathVerifier(fallback_extraction=False)
     assert strict.check("The answer is 5.", "5").reason == "no_answer"
@@ -316,6 +422,10 @@ HOSTILE = [
     # each of these once took seconds inside one sympy call (fixed by a size guard)
     boxed("\\sin(\\pi e^{e^{e^{10}}})"), boxed("\\binom{e^{e^{e^{10}}}}{2}"),
     boxed("\\sqrt{e^{e^{e^{e^{10}}}}}"), boxed("(x+1)^{60000} > 0"), boxed("\\sqrt[7]{10^{900}+7}"),
+    boxed("\\sum_{k=1}^{10^{9}} k"), boxed("\\sum_{k=1}^{999} (x+k)^{60}"),
+    boxed("\\sum_{k=1}^{999} k^{k}"), boxed("\\sum_{a=1}^{999}\\sum_{b=1}^{999}\\sum_{c=1}^{999} ab c"),
+    boxed("\\sum_{k=1}^{999} 9^{9^{k}}"), boxed("\\sum_{k=1}^{999}k!"),
+    "\\boxed{1} and " * 400, "$1 = " * 300,
     boxed("1" * 999), "\\[" * 10_000, "\\(" * 10_000, "$" * 20_000, "answer is " * 2000,
 ]
 
@@ -340,7 +450,8 @@ _LATEXISH = st.lists(st.sampled_from([
     "\\boxed{", "}", "{", "(", ")", "[", "]", "\\{", "\\}", "1", "2", "0", ".", ",", "x", "y", "e",
     "i", "^", "_", "+", "-", "*", "/", "=", "<", "\\le", "\\frac", "\\sqrt", "\\pi", "\\infty",
     "\\pm", "\\cup", "!", "%", "\\%", "\\text{", "\\left(", "\\right)", "&", "\\\\", "\\begin{pmatrix}",
-    "\\end{pmatrix}", "\\sin", "\\log", " ", "$", "9^{9^{9", "\\dfrac", "|", "\\cdot", "10^{"]),
+    "\\end{pmatrix}", "\\sin", "\\log", " ", "$", "9^{9^{9", "\\dfrac", "|", "\\cdot", "10^{",
+    "\\sum_{k=1}^{", "k", ";", "0,"]),
     max_size=40).map("".join)
 
 

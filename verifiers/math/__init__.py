@@ -16,18 +16,25 @@ from typing import Any
 from verifiers.base import Verdict, Verifier, failed
 from verifiers.budget import DEFAULT_LIMITS, Budget, BudgetExceeded, Limits
 from verifiers.math.equivalence import equivalent
-from verifiers.math.extract import extract_answer, extract_gold, last_boxed
+from verifiers.math.extract import all_boxes, extract_answer, extract_gold, last_boxed
 from verifiers.math.normalize import choice_letter, normalize, text_key
 from verifiers.math.parse import ParseError, parse_math
+from verifiers.math.values import Seq
 from verifiers.registry import register_verifier
 
 __all__ = ["MathVerifier", "extract_answer", "extract_gold", "last_boxed", "normalize",
            "parse_math", "equivalent"]
 
 _PLAIN_NUMBER_RE = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:/\d+)?")
+# "1,22" / "0,111" / "1000,99": a decimal comma, read so only against a single plain number
+# on the other side ("1,000" is a thousands separator, "1, 2" and "1,2" vs "1, 2" are lists).
+_DECIMAL_COMMA_RE = re.compile(r"-?(?:0,\d+|\d+,(?!\d{3}$)\d+)")
+# `=` that is not part of <=, >=, !=
+_TOP_EQUALS_RE = re.compile(r"(?<![<>!])=")
 #: Time allowed to parse one gold answer (our data, parsed once per distinct gold and cached).
 _GOLD_SECONDS = 1.0
 _SHOW_CHARS = 300
+_GOLD_TAIL = "gold read from the end of its equality chain"
 
 
 def _show(v: Any) -> str:
@@ -41,13 +48,24 @@ def _show(v: Any) -> str:
 
 @lru_cache(maxsize=65536)
 def _parse_gold(gold_norm: str, limits: Limits) -> tuple[Any, str]:
-    """(parsed value or None, why not) for a normalized gold answer; cached per string."""
+    """(parsed value or None, why not / how) for a normalized gold answer; cached per string."""
     try:
         return _parse(gold_norm, Budget(_GOLD_SECONDS, limits)), ""
     except ParseError as exc:
-        return None, f"gold not parsed: {exc}"[:200]
+        why = f"gold not parsed: {exc}"[:200]
     except BudgetExceeded as exc:
         return None, f"gold over budget: {exc}"[:200]
+    # "1 = \\zzz = x = 0": a chain of equalities states its answer at the end, so the
+    # longest tail that parses ("x = 0") is the gold; else the caller compares text
+    budget = Budget(_GOLD_SECONDS, limits)  # one budget for all the tails
+    for m in _TOP_EQUALS_RE.finditer(gold_norm):
+        try:
+            return _parse(gold_norm[m.end():].strip(), budget), _GOLD_TAIL
+        except ParseError:
+            continue
+        except BudgetExceeded:
+            break
+    return None, why
 
 
 def _parse(text: str, budget: Budget) -> Any:
@@ -130,7 +148,10 @@ class MathVerifier(Verifier):
                 f"gold answer longer than {max_chars} chars; pass the final answer, not a solution "
                 "without \\boxed{}",))
         budget = Budget(self.seconds, self.limits)
-        gold_norm, pred_norm = normalize(gold_span), normalize(span)
+        gold_norm = normalize(gold_span)
+        if not flags:  # a boxed answer: several boxes may be the parts of a list answer
+            span, flags = self._all_boxes_if_listed(response, span, gold_norm)
+        pred_norm = normalize(span)
         verdict = dict(extracted=span, normalized_gold=gold_norm, normalized_pred=pred_norm,
                        flags=flags)
         try:
@@ -143,9 +164,30 @@ class MathVerifier(Verifier):
             return failed(reason, **verdict)
         return Verdict(reward=1.0, correct=True, rule=rule, **verdict)
 
+    def _all_boxes_if_listed(self, response: str, span: str, gold_norm: str
+                             ) -> tuple[str, tuple[str, ...]]:
+        """Every box of the response as one list when the gold is a list/tuple of exactly
+        that many items ("\\boxed{(3,3)} for part (a) and \\boxed{(1,1)}"); else the last
+        (with its adjacent boxes, as `last_boxed` reads them)."""
+        boxes = all_boxes(response)
+        if len(boxes) < 2:
+            return span, ()
+        gold_val, _ = _parse_gold(gold_norm, self.limits)
+        # a tuple of plain numbers ("(0,0)") is one answer, not one per box; a list of them,
+        # or a tuple of tuples, is several
+        if isinstance(gold_val, Seq) and len(gold_val.items) == len(boxes) and (
+                gold_val.kind in ("list", "set")
+                or all(isinstance(x, Seq) for x in gold_val.items)):
+            return ", ".join(b.strip() for b in boxes), ("all_boxes",)
+        return span, ()
+
     def _compare(self, gold: str, pred: str, budget: Budget) -> tuple[str | None, str, dict]:
         if gold == pred:
             return "string", "", {}
+        for comma, other in ((gold, pred), (pred, gold)):
+            if _DECIMAL_COMMA_RE.fullmatch(comma) and _PLAIN_NUMBER_RE.fullmatch(other):
+                same = Fraction(comma.replace(",", ".")) == Fraction(other)
+                return ("numeric" if same else None), "mismatch", {}
         letter = choice_letter(gold)
         if letter is not None:
             return ("choice" if choice_letter(pred) == letter else None), "mismatch", {}
@@ -153,12 +195,13 @@ class MathVerifier(Verifier):
             # exact rationals without sympy: the common case, in microseconds
             same = Fraction(gold) == Fraction(pred)
             return ("numeric" if same else None), "mismatch", {}
-        gold_val, _ = _parse_gold(gold, self.limits)
+        gold_val, gold_note = _parse_gold(gold, self.limits)
         try:
             pred_val = _parse(pred, budget)
         except ParseError:
             pred_val = None
-        if gold_val is None:  # a text answer ("Monday", "\\text{Evelyn}")
+        if gold_val is None or (pred_val is None and gold_note == _GOLD_TAIL):
+            # a text answer ("Monday", "\\text{Evelyn}"), or the same unparsed chain
             same = bool(text_key(gold)) and text_key(gold) == text_key(pred)
             return ("text" if same else None), "mismatch", {}
         if pred_val is None:

@@ -51,7 +51,7 @@ def _exact_zero(d: sp.Expr, budget: Budget, allow_simplify: bool = True) -> bool
         return True
     budget.check()
     # simplify cannot be interrupted: only small differences, only with time left.
-    if allow_simplify and sp.count_ops(d) <= 25 and budget.remaining() > 0.6 * budget.seconds:
+    if allow_simplify and not d.has(sp.Sum) and sp.count_ops(d) <= 25 and budget.remaining() > 0.6 * budget.seconds:
         return sp.simplify(d) == 0
     return False
 
@@ -181,9 +181,15 @@ def _rel_set(v: Rel) -> sp.Set | None:
         if not (_is_name(mid) and all(isinstance(x, sp.Expr) and x.is_number
                                                     for x in (lo, hi))):
             return None
-        return sp.Interval(lo, hi, v.ops[0] == "<", v.ops[1] == "<")
+        between = sp.Interval(lo, hi, v.ops[0] == "<", v.ops[1] == "<")
+        return _abs_preimage(between) if isinstance(mid, sp.Abs) else between
     if len(v.parts) != 2 or not all(isinstance(x, sp.Expr) for x in v.parts):
         return None
+    if isinstance(v.parts[0], sp.Abs) and v.parts[0].args[0].is_Symbol and v.parts[1].is_number \
+            and v.ops[0] != "!=":  # |x| < 3
+        c = v.parts[1]
+        return _abs_preimage({"<": sp.Interval.open(-sp.oo, c), "<=": sp.Interval(-sp.oo, c),
+                              ">": sp.Interval.open(c, sp.oo), ">=": sp.Interval(c, sp.oo)}[v.ops[0]])
     d = v.parts[0] - v.parts[1]
     if len(d.free_symbols) != 1:
         return None
@@ -198,6 +204,20 @@ def _rel_set(v: Rel) -> sp.Set | None:
     return {"<": sp.Interval.open(-sp.oo, c), "<=": sp.Interval(-sp.oo, c),
             ">": sp.Interval.open(c, sp.oo), ">=": sp.Interval(c, sp.oo),
             "!=": sp.Union(sp.Interval.open(-sp.oo, c), sp.Interval.open(c, sp.oo))}[op]
+
+
+def _abs_preimage(values: sp.Interval) -> sp.Set | None:
+    """{x real : |x| in values}: 1 <= |z| <= 3/2 is [-3/2, -1] U [1, 3/2]."""
+    if not isinstance(values, sp.Interval):
+        return None
+    lo, hi = values.start, values.end
+    if not (lo.is_comparable or lo == -sp.oo) or not (hi.is_comparable or hi == sp.oo):
+        return None
+    pos = values.intersect(sp.Interval(0, sp.oo))
+    if not isinstance(pos, sp.Interval):  # empty, or {0}: symmetric already
+        return pos
+    neg = sp.Interval(-pos.end, -pos.start, pos.right_open, pos.left_open)
+    return sp.Union(neg, pos)
 
 
 def _proportional(d1: sp.Expr, d2: sp.Expr, positive: bool, budget: Budget) -> bool:

@@ -24,6 +24,8 @@ _ANSWER_PHRASE_RE = re.compile(
     re.I | re.S)
 # Math delimiters, paired left to right in one pass (a lazy `\[(.+?)\]` regex is quadratic
 # on text full of unclosed openers).
+# The MATH few-shot closing line "Final Answer: The final answer is X. I hope it is correct."
+_FINAL_I_HOPE_RE = re.compile(r"final answer is:?\s*(\S.{0,300}?)\.?\s?I hope", re.I | re.S)
 _DELIM_RE = re.compile(r"(?<!\\)\$\$|(?<!\\)\$|\\\[|\\\]|\\\(|\\\)")
 _CLOSES = {"$$": "$$", "$": "$", "\\[": "\\]", "\\(": "\\)"}
 _WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{4,}")
@@ -31,6 +33,10 @@ _WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{4,}")
 _LONG_GOLD = 200
 _SHORT_TEXT_RE = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)?")
 _DECIMAL_COMMA_RE = re.compile(r"(?<![\d,.])(\d+),$")
+# A short gold of several boxes is one list answer when the boxes are separated by a few words
+# at most ("\boxed{1} papers and \boxed{2} bins"); more prose than that reads as commentary.
+_GAP_WORD_RE = re.compile(r"[A-Za-z]+")
+_MAX_GAP_WORDS = 3
 
 
 def _match_braces(text: str, open_at: int) -> int:
@@ -91,6 +97,23 @@ def last_boxed(text: str) -> str | None:
     return ", ".join(b[2] for b in reversed(boxes))
 
 
+def _all_box_spans(text: str) -> list[tuple[int, int, str]]:
+    boxes: list[tuple[int, int, str]] = []
+    for m in reversed(list(_BOX_RE.finditer(text))[-_MAX_BOX_TRIES:]):
+        box = _box_at(text, m)
+        if box is None or (boxes and box[1] > boxes[-1][0]):
+            continue
+        boxes.append(box)
+    return boxes[::-1]
+
+
+def all_boxes(text: str) -> list[str]:
+    """Contents of every top-level well-formed box in `text`, in order (boxes nested inside
+    another box are part of that box). Bounded like `last_boxed`: the last `_MAX_BOX_TRIES`
+    box commands only."""
+    return [b[2] for b in _all_box_spans(text)]
+
+
 def _last(pattern: re.Pattern, text: str) -> re.Match | None:
     found = None
     for found in pattern.finditer(text):
@@ -139,6 +162,23 @@ def _answer_phrase(text: str) -> str | None:
     return phrase
 
 
+def _closing_answer(closing: re.Match) -> str | None:
+    """X of "The final answer is X. I hope": taken whole (quotes dropped) when it is only
+    math joined by and/or ("$12$ and $13$"), else read like any answer phrase."""
+    phrase = closing.group(1).replace('\\"', "").strip().strip('"').strip()
+    spans = math_spans(phrase)
+    if len(spans) == 1 and spans[0][0] == 0 and spans[0][1] == len(phrase):
+        return spans[0][2].strip() or None  # "$10,455$"
+    prose, pos = [], 0
+    for start, end, _ in spans:
+        prose.append(phrase[pos:start])
+        pos = end
+    prose.append(phrase[pos:])
+    if all(w.lower() in ("and", "or") for w in _WORD_RE.findall(" ".join(prose))):
+        return phrase or None  # "$12$ and $13$": normalize drops the delimiters
+    return _answer_phrase(closing.group())
+
+
 def extract_answer(text: str) -> tuple[str | None, tuple[str, ...]]:
     """The answer span of a model response and flags naming any weak rule used.
 
@@ -147,6 +187,11 @@ def extract_answer(text: str) -> tuple[str | None, tuple[str, ...]]:
     """
     boxed = last_boxed(text)
     if boxed is not None:
+        closing = _last(_FINAL_I_HOPE_RE, text)
+        if closing is not None and closing.start() > _last(_BOX_RE, text).start():
+            # "\boxed{255} ... The final answer is $10,455$. I hope it is correct.": the
+            # closing statement after the last box is the answer
+            return _closing_answer(closing) or boxed, ("final_answer_after_box",)
         return boxed, ()
     if _BOX_RE.search(text):
         # a \boxed{ that never closes (cut-off or hostile text): no answer, not a guess
@@ -156,6 +201,11 @@ def extract_answer(text: str) -> tuple[str | None, tuple[str, ...]]:
         return phrase, ("fallback_answer_phrase",)
     spans = math_spans(text)
     if spans and spans[-1][2].strip():
+        num = last_number(text)
+        if num is not None and num.start >= spans[-1][1]:
+            # a number stated in prose after the last formula is the later, concluding
+            # statement: "... $d = \frac{90}{n}$ ... so there are 12 sequences."
+            return num.text, ("fallback_last_number",)
         return spans[-1][2].strip(), ("fallback_math_span",)
     stripped = text.strip()
     if stripped and len(stripped) <= 40 and not _WORD_RE.search(stripped) and not any(
@@ -174,12 +224,24 @@ def extract_answer(text: str) -> tuple[str | None, tuple[str, ...]]:
 
 
 def extract_gold(answer: str) -> str:
-    """The gold answer: the last boxed content if the gold is a full solution, else the gold
-    itself with its outer math delimiters removed."""
+    """The gold answer: the last boxed content if the gold is a full solution; every box, as
+    one list, if it is a short answer of several boxes ("\\boxed{1} papers and \\boxed{2}
+    bins"); the content of a `\\boxed{` that never closes (a cut gold is still our data);
+    else the gold itself with its outer math delimiters removed."""
+    s = answer.strip()
+    boxes = _all_box_spans(answer)
+    if len(boxes) > 1 and len(s) <= _LONG_GOLD and all(
+            len(_GAP_WORD_RE.findall(answer[x[1]:y[0]])) <= _MAX_GAP_WORDS
+            for x, y in zip(boxes, boxes[1:])):
+        return ", ".join(b[2].strip() for b in boxes)
     boxed = last_boxed(answer)
     if boxed is not None:
         return boxed
-    s = answer.strip()
+    opened = _last(_BOX_RE, s)
+    if opened is not None and len(s) <= _LONG_GOLD:
+        rest = s[opened.end():].lstrip()
+        if rest.startswith("{") and _match_braces(rest, 0) < 0:
+            return rest[1:].strip().rstrip("$").strip()
     if len(s) > _LONG_GOLD and "$" in s:  # a worked solution without \boxed: read it like a response
         span, _ = extract_answer(s)
         return span if span is not None else s

@@ -43,7 +43,8 @@ _PERCENT_WORD_RE = re.compile(r"\s*(?:percentage|percent|pct)\s*$")
 _REPEATING_RE = re.compile(r"(?<![\d.])(\d*)\.(\d*)\\overline\s*\{?(\d+)\}?")
 _CONNECTIVE_RE = re.compile(r"\s*,?\s+(?:and|or)\s+|\s*,\s*(?:and|or)\s+"
                             r"|(?<=[)\]}])\s*(?:and|or)\s*(?=[(\[{\\])")
-_THOUSANDS_RE = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d{1,3}(?: \d{3})+(?:\.\d+)?")
+# "0,111" is a decimal comma, never thousands: the leading group starts with 1-9
+_THOUSANDS_RE = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?|-?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?")
 _CHOICE_RE = re.compile(r"\(?([A-E])\)?")
 
 

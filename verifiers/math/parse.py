@@ -24,6 +24,9 @@ __all__ = ["ParseError", "parse_math", "tokenize"]
 
 
 _ROOT_MAX_BITS = 1000  # sympy factors small primes out of roots: 0.2 s at 3000 bits
+#: Most terms a `\\sum` with numeric bounds is expanded into (each term is parsed again with
+#: the index bound to its value, so every size guard still applies).
+MAX_SUM_TERMS = 1000
 
 
 def _bits(r: sp.Rational) -> int:
@@ -46,6 +49,8 @@ class _Parser:
         self.budget = budget
         self.lim = budget.limits
         self.last_kind = ""
+        # summation indices in scope: name -> its Symbol (while reading) or current Integer
+        self.bindings: dict[str, sp.Expr] = {}
 
     # -- token helpers -------------------------------------------------------------------
     def peek(self, k: int = 0) -> tuple[str, str]:
@@ -137,19 +142,25 @@ class _Parser:
 
     # -- grammar -------------------------------------------------------------------------
     def parse(self) -> Any:
-        items = self.comma_list(("end",))
+        items = self.comma_list(("end",), grouped=True)
         if self.peek()[0] != "end":
             raise ParseError(f"unexpected {self.peek()[1]!r}")
         return items[0] if len(items) == 1 else Seq("list", tuple(items))
 
-    def comma_list(self, closers: tuple[str, ...]) -> list:
-        items = [self.relation()]
+    def comma_list(self, closers: tuple[str, ...], grouped: bool = False) -> list:
+        """Items separated by `,` or `;`. With `grouped`, `;` separates groups of comma items
+        ("p=5,q=2;p=7,q=2" is two solutions), when some group has more than one item."""
+        groups: list[list] = [[self.relation()]]
         while self.peek()[1] in (",", ";"):
-            self.take()
+            sep = self.take()[1]
             if self.peek()[1] in closers or self.peek()[0] in closers:
                 break
-            items.append(self.relation())
-        return items
+            if sep == ";" and grouped:
+                groups.append([])
+            groups[-1].append(self.relation())
+        if len(groups) == 1 or all(len(g) == 1 for g in groups):
+            return [x for g in groups for x in g]
+        return [g[0] if len(g) == 1 else Seq("list", tuple(g)) for g in groups]
 
     def relation(self) -> Any:
         parts = [self.ratio()]
@@ -210,8 +221,8 @@ class _Parser:
                 rhs = self.factor()
                 acc = self.arith("*" if text in MUL_OPS else "/", acc, rhs)
             elif kind in ("num", "word") or text in ("(", "{") or (
-                    kind == "cmd" and (text[1:] in FUNCS or text[1:] in GREEK
-                                       or text in ("\\frac", "\\sqrt", "\\pi", "\\binom", "\\begin"))):
+                    kind == "cmd" and (text[1:] in FUNCS or text[1:] in GREEK or text in (
+                        "\\frac", "\\sqrt", "\\pi", "\\binom", "\\begin", "\\sum"))):
                 rhs = self.factor()
                 if n_factors == 1 and prev_kind == "num" and self.last_kind == "numfrac":
                     # mixed number: 2\frac12 = 5/2 (and -2\frac12 = -5/2)
@@ -283,19 +294,31 @@ class _Parser:
         return self.primary()
 
     def subscript(self) -> str:
+        """The text of a subscript (`a_3`, `F_{n-1}`); a summation index with a numeric
+        value is replaced by it (`a_k` -> `a_2`)."""
         self.expect("_")
         if self.peek()[1] != "{":
-            return self.take()[1]
-        self.take()
-        parts, depth = [], 1
-        while True:
-            tok = self.take()
-            if tok[0] == "end":
-                raise ParseError("unclosed subscript")
-            depth += (tok[1] == "{") - (tok[1] == "}")
-            if depth == 0:
-                return "".join(parts)
-            parts.append(tok[1])
+            parts = [self.take()[1]]
+        else:
+            self.take()
+            parts, depth = [], 1
+            while True:
+                tok = self.take()
+                if tok[0] == "end":
+                    raise ParseError("unclosed subscript")
+                depth += (tok[1] == "{") - (tok[1] == "}")
+                if depth == 0:
+                    break
+                parts.append(tok[1])
+        for name, val in self.bindings.items():
+            if not val.is_Integer:
+                continue
+            if parts == [name]:
+                return str(val)
+            if any(name in p for p in parts if p.isalpha()):
+                # F_{n-k}: the index inside a computed subscript is not read here
+                raise ParseError(f"subscript {''.join(parts)!r} depends on the summation index")
+        return "".join(parts)
 
     def primary(self) -> Any:
         self.enter()
@@ -338,7 +361,8 @@ class _Parser:
             return self.function(text)
         if len(text) > 3:
             raise ParseError(f"unknown word {text!r}")
-        syms = [sp.E if c == "e" else sp.I if c == "i" else sp.Symbol(c) for c in text]
+        syms = [self.bindings[c] if c in self.bindings else sp.E if c == "e"
+                else sp.I if c == "i" else sp.Symbol(c) for c in text]
         if self.peek()[1] == "_":
             syms[-1] = sp.Symbol(f"{text[-1]}_{self.subscript()}")
         out = syms[0]
@@ -422,7 +446,48 @@ class _Parser:
             return Seq("set", ())
         if name == "begin":
             return self.matrix()
+        if name == "sum":
+            return self.summation()
         raise ParseError(f"unsupported command {text!r}")
+
+    def summation(self) -> sp.Expr:
+        """`\\sum_{k=a}^{b} term`: added up term by term when a and b are integers (at most
+        MAX_SUM_TERMS terms), else kept as an unevaluated sympy Sum (compared by structure)."""
+        self.expect("_")
+        self.expect("{")
+        kind, var = self.take()
+        if kind != "word" or len(var) != 1 or var in self.bindings:
+            raise ParseError("\\sum needs a one-letter index: \\sum_{k=1}^{n}")
+        self.expect("=")
+        lo = self.sum()
+        self.expect("}")
+        self.expect("^")
+        hi = self.group()
+        if not (_is_expr(lo) and _is_expr(hi)):
+            raise ParseError("\\sum bounds must be numbers or expressions")
+        index = sp.Symbol(var)
+        start = self.i
+        self.bindings[var] = index
+        try:
+            body = self.term()
+            end = self.i
+            if not _is_expr(body):
+                raise ParseError("\\sum of a non-number")
+            if not (lo.is_Integer and hi.is_Integer):
+                if body.has(sp.Sum):
+                    raise ParseError("nested symbolic sums are not compared")
+                return sp.Sum(body, (index, lo, hi))
+            if hi - lo + 1 > MAX_SUM_TERMS:
+                raise BudgetExceeded(f"\\sum of more than {MAX_SUM_TERMS} terms")
+            acc: Any = sp.Integer(0)
+            for k in range(int(lo), int(hi) + 1):
+                self.bindings[var] = sp.Integer(k)
+                self.i = start
+                acc = self.arith("+", acc, self.term())
+            self.i = end
+            return acc
+        finally:
+            del self.bindings[var]
 
     def matrix(self) -> Mat:
         self.expect("{")
