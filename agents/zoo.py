@@ -43,8 +43,8 @@ class ZooSpec:
     """Everything that determines a zoo agent (its hash keys the cache)."""
 
     arch: str                   # "llama" | "qwen2" | "gpt_neox"
-    tokenizer: str              # "bpe_split_digits" | "char" | "bpe"
-    vocab_size: int             # BPE target size (ignored for "char")
+    tokenizer: str              # "bpe_split_digits" | "byte_char" | "bpe"
+    vocab_size: int             # BPE target size (ignored for "byte_char")
     hidden: int
     layers: int
     heads: int
@@ -68,7 +68,7 @@ ZOO: dict[str, ZooSpec] = {
         intermediate=352, chat_template=LLAMA_TEMPLATE, specials=("</s>", "<pad>", "<|user|>", "<|assistant|>", "<|system|>"),
         eos="</s>", pad="<pad>", sft_steps=250, sft_lr=3e-3, target_style="steps", seed=1),
     "tiny-qwen2-char": ZooSpec(
-        arch="qwen2", tokenizer="char", vocab_size=0, hidden=96, layers=2, heads=4, kv_heads=2,
+        arch="qwen2", tokenizer="byte_char", vocab_size=0, hidden=96, layers=2, heads=4, kv_heads=2,
         intermediate=256, chat_template=CHATML_TEMPLATE, specials=("<|endoftext|>", "<|im_start|>", "<|im_end|>"),
         eos="<|im_end|>", pad="<|endoftext|>", sft_steps=400, sft_lr=6e-3, target_style="steps", seed=2),
     "tiny-neox-bpe": ZooSpec(
@@ -97,17 +97,19 @@ def tokenizer_corpus(limit: int = 2000) -> list[str]:
 
 
 def build_tokenizer(spec: ZooSpec, corpus: list[str]) -> PreTrainedTokenizerFast:
-    if spec.tokenizer == "char":
-        chars = sorted(set(string.printable) | set("".join(corpus)))
-        byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
-        vocab = {t: i for i, t in enumerate(["<unk>", *byte_tokens, *chars])}
-        # BPE with no merges is a character tokenizer. byte_fallback spells any character outside
-        # the vocabulary as UTF-8 byte tokens, so every text (e.g. another agent's response)
-        # round-trips; Fuse joins characters back without spaces.
-        tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>", byte_fallback=True))
-        tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])
+    if spec.tokenizer == "byte_char":
+        # One token per UTF-8 byte (GPT-2's printable byte alphabet, no merges): a character-level
+        # vocabulary for ASCII text that still round-trips any text another agent writes. It is
+        # built the way a byte-level BPE is stored (vocab + empty merges + ByteLevel), because
+        # transformers >= 5 rebuilds a Qwen2 checkpoint's tokenizer from vocab and merges with
+        # Qwen2's own byte-level pipeline on AutoTokenizer.from_pretrained: a plain character
+        # BPE saved next to a qwen2 config came back dropping every space.
+        alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+        tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(alphabet)}, merges=[]))
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
         tok.add_special_tokens(list(spec.specials))
-        unk = "<unk>"
+        unk = None
     elif spec.tokenizer in ("bpe", "bpe_split_digits"):
         tok = Tokenizer(models.BPE())
         byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)

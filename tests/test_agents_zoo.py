@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 import agents
-from agents.zoo import ZOO, build_tokenizer, cache_root, evaluate, spec_hash, zoo_path
+from agents.zoo import ZOO, build_tokenizer, build_untrained, cache_root, evaluate, spec_hash, zoo_path
 from agents.zoo_task import TaskProblem, is_correct, target_response, task_problems
 
 DEFAULT_PAIR = ("tiny-llama-bpe", "tiny-qwen2-char")
@@ -85,3 +85,20 @@ def test_cached_zoo_dir_is_a_plain_hf_model(warm_agents) -> None:
     assert type(model).__name__ == "Qwen2ForCausalLM" and tok.eos_token == "<|im_end|>"
     renamed = agents.load("tiny-qwen2-char", name="qwen2")
     assert renamed.name == "qwen2" and renamed.eos_token_ids == warm_agents["tiny-qwen2-char"].eos_token_ids
+
+
+@pytest.mark.parametrize("name", ["tiny-llama-bpe", "tiny-qwen2-char", "tiny-neox-bpe"])
+def test_zoo_tokenizer_survives_a_plain_transformers_reload(name: str, tmp_path) -> None:
+    # transformers may rebuild a tokenizer from the model type on reload (Qwen2 does); a zoo
+    # tokenizer that came back different once dropped every space and sank the agent's accuracy.
+    from transformers import AutoTokenizer
+
+    agent = build_untrained(name)
+    agent.save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    text = "State the final answer: 3 + 4 - 12 =\nGive it after '####'. 3+4=7, 7-12=-5 #### -5 ü×"
+    ids = agent.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert reloaded(text, add_special_tokens=False)["input_ids"] == ids
+    assert reloaded.decode(ids) == text
+    messages = [{"role": "user", "content": "hi"}]
+    assert reloaded.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) == agent.format_prompt("hi")
