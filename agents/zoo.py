@@ -70,7 +70,7 @@ ZOO: dict[str, ZooSpec] = {
     "tiny-qwen2-char": ZooSpec(
         arch="qwen2", tokenizer="byte_char", vocab_size=0, hidden=96, layers=2, heads=4, kv_heads=2,
         intermediate=256, chat_template=CHATML_TEMPLATE, specials=("<|endoftext|>", "<|im_start|>", "<|im_end|>"),
-        eos="<|im_end|>", pad="<|endoftext|>", sft_steps=400, sft_lr=6e-3, target_style="steps", seed=2),
+        eos="<|im_end|>", pad="<|endoftext|>", sft_steps=700, sft_lr=6e-3, target_style="steps", seed=2),
     "tiny-neox-bpe": ZooSpec(
         arch="gpt_neox", tokenizer="bpe", vocab_size=512, hidden=160, layers=2, heads=4, kv_heads=4,
         intermediate=512, chat_template=NEOX_TEMPLATE, specials=("<|endoftext|>", "<|padding|>"),
