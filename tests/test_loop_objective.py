@@ -84,7 +84,9 @@ def test_cross_rows_use_source_logp_coef_and_stepwise_index(agents_pair):
     peer_fin = [g[0].finished for g in peer]
     with torch.no_grad():
         old_self = learner.sequence_logprobs(PROMPTS[:2], response_ids=own_ids).mean
-        learner_on_peer = learner.sequence_logprobs(PROMPTS[:2], responses=peer_text, append_eos=peer_fin).mean
+        # same response limit as the update below, or the two means cover different tokens
+        learner_on_peer = learner.sequence_logprobs(PROMPTS[:2], responses=peer_text, append_eos=peer_fin,
+                                                    max_response_tokens=6).mean
     # source log-probs chosen so that one cross ratio sits inside [0.8, 1] and one below 0.8
     src = learner_on_peer - torch.tensor([-0.1, -0.5])
     adv = [0.7, -0.3, 1.2, 0.9]
