@@ -349,3 +349,32 @@ def load_problems(task: str, split: str = "train", *, data_dir: str | os.PathLik
     else:
         raise _no_source_error(task)
     return ProblemSet(task, split, recs, template, skipped)
+
+
+class ProblemAccess:
+    """Data access shared by the parallel and vector envs: both hold `problem_set` (the split in
+    use) and `_split_loader` (builds another split of the same task, or None)."""
+
+    problem_set: ProblemSet
+    _split_loader: Callable[[str], ProblemSet] | None
+
+    @property
+    def num_problems(self) -> int:
+        return len(self.problem_set)
+
+    @property
+    def split(self) -> str:
+        return self.problem_set.split
+
+    def problem(self, index: int) -> Problem:
+        return self.problem_set[index]
+
+    def problems_for_split(self, split: str) -> ProblemSet:
+        """Another split of the same task (same data source, template and task kwargs), e.g.
+        "test" for evaluation."""
+        if split == self.problem_set.split:
+            return self.problem_set
+        if self._split_loader is None:
+            raise ValueError(f"this env was built from a fixed problem set; make a new env with "
+                             f"split={split!r}")
+        return self._split_loader(split)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from hacrl_env.data import Problem, ProblemSet
+from hacrl_env.data import Problem, ProblemAccess, ProblemSet
 from hacrl_env.scoring import as_responses, check_agent_keys, score_batch, verdict_arrays
 from hacrl_env.spaces import UnicodeText
 from verifiers import Verifier
@@ -64,7 +64,7 @@ def pick_index(problems: ProblemSet, rng: np.random.Generator, options: dict | N
     return int(rng.integers(len(problems)))
 
 
-class ReasoningParallelEnv(ParallelEnv[str, str, str]):
+class ReasoningParallelEnv(ProblemAccess, ParallelEnv[str, str, str]):
     """Several agents answer the same verifiable problem (PettingZoo parallel API).
 
     problems: the split to draw from (kept as `problem_set`). verifier: grades (response, gold).
@@ -116,28 +116,6 @@ class ReasoningParallelEnv(ParallelEnv[str, str, str]):
 
     def action_space(self, agent: str) -> UnicodeText:
         return self._space(self._act_spaces, agent)
-
-    # --- data ---------------------------------------------------------------------------
-    @property
-    def num_problems(self) -> int:
-        return len(self.problem_set)
-
-    @property
-    def split(self) -> str:
-        return self.problem_set.split
-
-    def problem(self, index: int) -> Problem:
-        return self.problem_set[index]
-
-    def problems_for_split(self, split: str) -> ProblemSet:
-        """Another split of the same task (same data source, template and task kwargs), e.g.
-        "test" for evaluation."""
-        if split == self.problem_set.split:
-            return self.problem_set
-        if self._split_loader is None:
-            raise ValueError(f"this env was built from a fixed problem set; make a new env with "
-                             f"split={split!r}")
-        return self._split_loader(split)
 
     # --- episode ------------------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict | None = None

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from hacrl_env.data import Problem, ProblemSet
+from hacrl_env.data import Problem, ProblemAccess, ProblemSet
 from hacrl_env.parallel import MAX_PROMPT_CHARS, MAX_RESPONSE_CHARS, agent_names, problem_info
 from hacrl_env.scoring import as_responses, check_agent_keys, score_batch, verdict_arrays
 from hacrl_env.spaces import UnicodeText
@@ -30,7 +30,7 @@ def _check_picklable(verifier: Verifier) -> None:
                          "subclass instead of a lambda/closure, or processes=None") from None
 
 
-class VectorParallelEnv:
+class VectorParallelEnv(ProblemAccess):
     """B parallel reasoning episodes stepped together.
 
     reset -> obs[agent]: tuple of B prompts (the same for every agent);
@@ -67,25 +67,6 @@ class VectorParallelEnv:
         self._act_spaces = {a: UnicodeText(self.max_response_chars) for a in self.possible_agents}
         self._rng = np.random.default_rng()
         self.problems: list[Problem] = []
-
-    @property
-    def num_problems(self) -> int:
-        return len(self.problem_set)
-
-    @property
-    def split(self) -> str:
-        return self.problem_set.split
-
-    def problem(self, index: int) -> Problem:
-        return self.problem_set[index]
-
-    def problems_for_split(self, split: str) -> ProblemSet:
-        if split == self.problem_set.split:
-            return self.problem_set
-        if self._split_loader is None:
-            raise ValueError(f"this env was built from a fixed problem set; make a new env with "
-                             f"split={split!r}")
-        return self._split_loader(split)
 
     def observation_space(self, agent: str) -> UnicodeText:
         """The space of ONE prompt (each obs entry is a tuple of B of them)."""
