@@ -18,6 +18,7 @@ from verifiers.budget import DEFAULT_LIMITS, Budget, BudgetExceeded, Limits
 from verifiers.math.equivalence import equivalent
 from verifiers.math.extract import all_boxes, extract_answer, extract_gold, last_boxed
 from verifiers.math.normalize import choice_letter, normalize, text_key
+from verifiers.math.options import CompareOptions, check_precision, renamings, using
 from verifiers.math.parse import ParseError, parse_math
 from verifiers.math.values import Seq
 from verifiers.registry import register_verifier
@@ -112,30 +113,47 @@ class MathVerifier(Verifier):
 
     seconds: per-check wall-clock budget (cooperative, safe in threads and worker processes).
     limits: size guards (answer length, nesting, integer sizes); see `verifiers.budget.Limits`.
-    fallback_extraction: without a `\\boxed{}`, try "final answer is X", the last `$...$`
-    span, a short response as a whole, then the last number (each reported in `flags`).
-    Set False to reward boxed answers only.
+    extraction: where the answer is looked for when there is no `\\boxed{}`.
+      "all" (default): "final answer is X", the last `$...$` span, a short response as a
+      whole, then the last number (each reported in `flags`);
+      "latex": the first two only, never a number or text from plain prose (math-verify's
+      LaTeX-only `extraction_config=[LatexExtractionConfig()]`);
+      "boxed": boxed answers only. `fallback_extraction=False` is the older spelling of "boxed".
+    precision: None (default) compares numbers exactly. n: two real numbers that agree after
+      rounding to n decimal places are equal when either answer is written as a decimal
+      (`1/3` = `0.33` with 2; math-verify's `float_rounding`). See `verifiers.math.options`.
+    strict: True (default): variable names matter and a set is not a tuple. False: the
+      prediction's variables are renamed to the gold's (`f(y)` = `f(x)`) and sets compare with
+      tuples (math-verify's `strict=False`).
     """
 
     name = "math"
+    EXTRACTIONS = ("all", "latex", "boxed")
 
     def __init__(self, seconds: float = 0.2, limits: Limits = DEFAULT_LIMITS,
-                 fallback_extraction: bool = True):
+                 fallback_extraction: bool = True, extraction: str = "all",
+                 precision: int | None = None, strict: bool = True):
         if not seconds > 0:
             raise ValueError(f"MathVerifier(seconds={seconds!r}): the budget must be > 0 s, e.g. 0.2")
         if not isinstance(limits, Limits):
             raise TypeError("MathVerifier(limits=...) takes a verifiers.budget.Limits instance")
+        if extraction not in self.EXTRACTIONS:
+            raise ValueError(f"MathVerifier(extraction={extraction!r}): choose one of {self.EXTRACTIONS}")
+        if not isinstance(strict, bool):
+            raise TypeError(f"MathVerifier(strict={strict!r}) takes True or False")
         self.seconds = seconds
         self.limits = limits
-        self.fallback_extraction = fallback_extraction
+        self.extraction = extraction if fallback_extraction else "boxed"
+        self.fallback_extraction = self.extraction != "boxed"
+        self.options = CompareOptions(precision=check_precision(precision), strict=strict)
         _warm_up()
 
     def _check(self, response: str, answer: str) -> Verdict:
         _warm_up()
-        if self.fallback_extraction:
-            span, flags = extract_answer(response)
-        else:
+        if self.extraction == "boxed":
             span, flags = last_boxed(response), ()
+        else:
+            span, flags = extract_answer(response, latex_only=self.extraction == "latex")
         if span is None:
             return failed("no_answer")
         max_chars = self.limits.max_answer_chars
@@ -155,7 +173,8 @@ class MathVerifier(Verifier):
         verdict = dict(extracted=span, normalized_gold=gold_norm, normalized_pred=pred_norm,
                        flags=flags)
         try:
-            rule, reason, shown = self._compare(gold_norm, pred_norm, budget)
+            with using(self.options, gold_norm, pred_norm):
+                rule, reason, shown = self._compare(gold_norm, pred_norm, budget)
         except (BudgetExceeded, OverflowError, RecursionError) as exc:
             return failed("budget", **{**verdict, "flags": flags + (
                 f"{type(exc).__name__}: {exc}"[:200],)})
@@ -191,7 +210,8 @@ class MathVerifier(Verifier):
         letter = choice_letter(gold)
         if letter is not None:
             return ("choice" if choice_letter(pred) == letter else None), "mismatch", {}
-        if _PLAIN_NUMBER_RE.fullmatch(gold) and _PLAIN_NUMBER_RE.fullmatch(pred):
+        if _PLAIN_NUMBER_RE.fullmatch(gold) and _PLAIN_NUMBER_RE.fullmatch(pred) and (
+                self.options.precision is None):
             # exact rationals without sympy: the common case, in microseconds
             same = Fraction(gold) == Fraction(pred)
             return ("numeric" if same else None), "mismatch", {}
@@ -207,5 +227,8 @@ class MathVerifier(Verifier):
         if pred_val is None:
             return None, "parse_error", {}
         shown = {"normalized_gold": _show(gold_val), "normalized_pred": _show(pred_val)}
-        rule = equivalent(gold_val, pred_val, budget)
-        return rule, "mismatch", shown
+        for candidate in renamings(gold_val, pred_val):  # more than one only with strict=False
+            rule = equivalent(gold_val, candidate, budget)
+            if rule is not None:
+                return rule, "", shown
+        return None, "mismatch", shown

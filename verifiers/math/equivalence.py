@@ -1,6 +1,7 @@
 """Is a parsed prediction equal to a parsed gold answer?
 
-Exact first: rationals compare exactly (no float rounding, so 1/2004! != 1/2006!), other
+Exact first: rationals compare exactly (no float rounding, so 1/2004! != 1/2006!; the
+`precision` option of `options.py` adds rounding for answers written as decimals), other
 expressions by structural equality or `expand` of the difference. A numeric spot-check with
 Python floats at fixed pseudo-random points rejects most mismatches in microseconds and is the
 fallback when exact algebra cannot decide in budget. Structures (sets, tuples, intervals,
@@ -16,6 +17,7 @@ import sympy as sp
 
 from verifiers.budget import Budget
 from verifiers.math.numeric import Inconclusive, branch_free, close, envs, finite, num
+from verifiers.math.options import current, rounded_equal
 from verifiers.math.values import PM, Ival, Mat, Pct, Rel, Seq, SetUnion
 
 
@@ -60,8 +62,10 @@ def scalar_equal(a: sp.Expr, b: sp.Expr, budget: Budget) -> str | None:
     """Rule name ("numeric"/"symbolic") when a == b, else None."""
     if a == b:
         return "numeric" if a.is_number else "symbolic"
+    if rounded_equal(a, b):  # the `precision` option, for answers written as decimals
+        return "numeric"
     if a.is_Rational and b.is_Rational:
-        return None  # exact rationals that differ: no tolerance
+        return None  # exact rationals that differ: no tolerance (unless `precision` said so)
     if a.has(sp.oo, -sp.oo, sp.zoo, sp.nan) or b.has(sp.oo, -sp.oo, sp.zoo, sp.nan):
         return None
     budget.check()
@@ -257,7 +261,8 @@ def _relations_equal(g: Rel, p: Rel, budget: Budget) -> bool:
 
 def _sequence_equal(g: Seq, p: Seq, budget: Budget) -> str | None:
     ordered_kinds = ("tuple", "pair", "ratio")
-    if g.kind in ordered_kinds or p.kind in ordered_kinds:
+    set_vs_tuple = "set" in (g.kind, p.kind) and not current().strict  # strict=False: as sets
+    if (g.kind in ordered_kinds or p.kind in ordered_kinds) and not set_vs_tuple:
         if "set" in (g.kind, p.kind) or "pm" in (g.kind, p.kind) or len(g.items) != len(p.items):
             return None
         ok = all(equivalent(x, y, budget) for x, y in zip(g.items, p.items))
@@ -309,9 +314,13 @@ def equivalent(g: Any, p: Any, budget: Budget) -> str | None:
     if isinstance(g, setlike) or isinstance(p, setlike) or (
             isinstance(g, Rel) != isinstance(p, Rel)):
         sg, sp_ = _as_set(g, budget), _as_set(p, budget)
+        both_ival = isinstance(g, Ival) and isinstance(p, Ival)
         if sg is not None and sp_ is not None:
-            return "interval" if sg == sp_ else None
-        if isinstance(g, Ival) and isinstance(p, Ival):
+            if sg == sp_:
+                return "interval"
+            if not (both_ival and current().precision is not None):
+                return None  # else: endpoints may still agree after rounding, (0.6, 2.6667]
+        if both_ival:
             ok = (g.lopen, g.ropen) == (p.lopen, p.ropen) and equivalent(g.lo, p.lo, budget) \
                 and equivalent(g.hi, p.hi, budget)
             return "interval" if ok else None

@@ -179,11 +179,13 @@ def _closing_answer(closing: re.Match) -> str | None:
     return _answer_phrase(closing.group())
 
 
-def extract_answer(text: str) -> tuple[str | None, tuple[str, ...]]:
+def extract_answer(text: str, latex_only: bool = False) -> tuple[str | None, tuple[str, ...]]:
     """The answer span of a model response and flags naming any weak rule used.
 
     Order: last `\\boxed{}`; "final answer is X"; last `$..$`/`\\(..\\)`/`\\[..\\]` span; a
     short response taken whole; the last number. Returns (None, ()) when nothing is found.
+    `latex_only` keeps the first three (math-verify's LaTeX-only extraction target): no number
+    or short text is read from plain prose outside them.
     """
     boxed = last_boxed(text)
     if boxed is not None:
@@ -202,11 +204,13 @@ def extract_answer(text: str) -> tuple[str | None, tuple[str, ...]]:
     spans = math_spans(text)
     if spans and spans[-1][2].strip():
         num = last_number(text)
-        if num is not None and num.start >= spans[-1][1]:
+        if num is not None and num.start >= spans[-1][1] and not latex_only:
             # a number stated in prose after the last formula is the later, concluding
             # statement: "... $d = \frac{90}{n}$ ... so there are 12 sequences."
             return num.text, ("fallback_last_number",)
         return spans[-1][2].strip(), ("fallback_math_span",)
+    if latex_only:
+        return None, ()
     stripped = text.strip()
     if stripped and len(stripped) <= 40 and not _WORD_RE.search(stripped) and not any(
             w.isalpha() and len(w) > 1 for w in stripped.replace("'", "").split()):
