@@ -18,3 +18,4 @@ def test_verifier_bench_quick_runs():
     for suite in ("public-275", "suite-gsm8k", "gsm8k-test-golds", "hostile"):
         assert f"| {suite} |" in out.stdout, suite
     assert "Hostile checks over 0.5 s:" in out.stdout
+    assert "public-275, as labelled vs corrected" in out.stdout
