@@ -55,7 +55,7 @@ CORRECTIONS = {
           "allow_set_relation_comp=False refusing a relation answer to a set gold, while it accepts the "
           "reverse (line 191, labelled 1)"),
     270: ("$1 - \\frac{1}{\\mathrm{e}}$", 0, "1 - 1/e != 1 + 1/e (0.632 vs 1.368); the 1 is math-verify's "
-          "false positive (LANDSCAPE #14)"),
+          "false positive (LANDSCAPE #14): its default parse() keeps only the leading 1 of both"),
 }
 
 
