@@ -48,8 +48,8 @@ IGNORED_KEYS = ("run_name", "output_dir", "resume", "logging")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     head, _, rest = __doc__.partition("\n\n")
     p = argparse.ArgumentParser(description=head, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=rest)
-    p.add_argument("--arms", default=",".join(ARMS), help="comma-separated algo names (default: all nine)")
-    p.add_argument("--seeds", default="3", help="a count N (seeds 0..N-1) or a comma list, e.g. 0,1,2")
+    p.add_argument("--arms", help="comma-separated algo names (default: all nine)")
+    p.add_argument("--seeds", help="a count N (seeds 0..N-1) or a comma list, e.g. 0,1,2 (default: 3)")
     p.add_argument("--steps", type=int, help="schedule.steps (default: the config's)")
     p.add_argument("--eval-every", type=int, help="schedule.eval_every (default: the config's)")
     p.add_argument("--eval-size", type=int, help="env.eval_size (default: the config's)")
@@ -71,8 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.config = args.config or str(REPO / "configs" / "smoke.yaml")
-        args.arms = args.arms if args.arms != ",".join(ARMS) else "hacpo,gspo"
-        args.seeds = "1" if args.seeds == "3" else args.seeds
+        args.arms, args.seeds = args.arms or "hacpo,gspo", args.seeds or "1"
         args.steps, args.eval_every, args.eval_size = args.steps or 1, args.eval_every or 1, args.eval_size or 4
         args.out_dir = args.out_dir or "runs/collab-quick"
         args.plot_dir = args.plot_dir or args.out_dir
@@ -81,7 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # absolute: child runs start in the repo root, whatever the caller's working directory
     args.out_dir = str(Path(args.out_dir or "runs/collab").resolve())
     args.plot_dir = args.plot_dir or str(REPO / "docs")
-    args.arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    args.arms = [a.strip() for a in (args.arms or ",".join(ARMS)).split(",") if a.strip()]
+    args.seeds = args.seeds or "3"
     args.seeds = (list(range(int(args.seeds))) if args.seeds.strip().isdigit()
                   else [int(s) for s in args.seeds.split(",") if s.strip()])
     for s in args.set:
