@@ -294,7 +294,10 @@ def plot(runs: list[Run], plot_dir: str | Path, arms_order: list[str] | None = N
             ax = fig.add_subplot(1, len(agents), i + 1)
             arm_runs = {a: [r for r in groups[a] if agent in r.agents] for a in order}
             top = max((r.final_tokens(agent) for rs in arm_runs.values() for r in rs), default=0.0)
-            grid = np.linspace(0.0, top, TOKEN_GRID_POINTS)
+            # every run's last eval point joins the grid, so each arm's curve ends exactly where its
+            # shortest seed does instead of at the grid point before it
+            ends = [r.final_tokens(agent) for rs in arm_runs.values() for r in rs]
+            grid = np.union1d(np.linspace(0.0, top, TOKEN_GRID_POINTS), ends)
             for arm, rs in arm_runs.items():
                 if not rs:
                     continue
