@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import collab, collab_report as cr
-
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # bench/ is a folder of scripts, not an installed package
+    sys.path.insert(0, str(REPO))
+
+from bench import collab, collab_report as cr  # noqa: E402
 AGENTS = ("llama", "qwen2")
 
 
