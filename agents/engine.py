@@ -4,15 +4,21 @@
 decode loop over a transformers model with a KV cache). A vLLM engine can be added later as an
 optional extra by implementing the same protocol on token ids.
 
-Log-prob convention: every returned log-prob is log softmax of the model's RAW logits at the
-sampled token (the temperature-1, untruncated distribution), whatever temperature/top_p were used
-to draw it. That is the quantity the trainer compares against a re-scoring forward pass.
+Log-prob convention: every returned log-prob is log softmax of the SAMPLING model's raw logits at
+the sampled token (the temperature-1, untruncated distribution), whatever temperature/top_p were
+used to draw it. On the exact path (the default) the sampling model is the training model, so
+these equal a re-scoring forward pass within fp32 rounding. With `int8=True` the sampling model
+is an int8 copy and the log-probs are those of that copy's distribution (the one the tokens were
+really drawn from), NOT the training model's; the trainer re-scores behaviour log-probs with the
+training model anyway.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import random
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Protocol, Sequence, runtime_checkable
@@ -80,34 +86,131 @@ def _top_p_filter(logits: Tensor, top_p: float) -> Tensor:
     return logits.masked_fill(drop, float("-inf"))
 
 
+def weights_fingerprint(model: nn.Module) -> tuple:
+    """Changes whenever a parameter is replaced or updated in place (optimizer steps, load_state_dict
+    and `copy_` bump a tensor's version counter; writes through `.data` do NOT: call
+    `TransformersEngine.invalidate()` after those)."""
+    return tuple((p.data_ptr(), p._version) for p in model.parameters())
+
+
+def int8_copy(model: nn.Module) -> nn.Module:
+    """An inference copy of `model` with every nn.Linear (LM head included) int8 dynamically quantized
+    (per-output-channel weight scales; activations quantized per call). CPU only (fbgemm/x86 kernels)."""
+    grads = {p: p.grad for p in model.parameters()}
+    for p in grads:
+        p.grad = None  # keep gradients out of the copy
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            clone = copy.deepcopy(model).eval().requires_grad_(False)
+            with warnings.catch_warnings():  # torch.ao eager quantization warns that it is moving to torchao
+                warnings.simplefilter("ignore")
+                from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+                return quantize_dynamic(clone, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
+                                        inplace=True)
+    finally:
+        for p, g in grads.items():
+            p.grad = g
+
+
+class _HFStepper:
+    """The plain transformers forward with a DynamicCache, behind StaticKVDecoder's interface."""
+
+    def __init__(self, model: nn.Module, cache_kw: str, attention_mask: Tensor, position_ids: Tensor,
+                 max_new_tokens: int) -> None:
+        self.model, self.cache_kw, self.cache = model, cache_kw, DynamicCache()
+        ones = torch.ones((attention_mask.shape[0], max_new_tokens), dtype=attention_mask.dtype,
+                          device=attention_mask.device)
+        # New columns stay 1: rows that ended keep decoding garbage the engine discards.
+        self.mask, self.width = torch.cat([attention_mask, ones], dim=1), attention_mask.shape[1]
+        self.position_ids, self.next_pos = position_ids, position_ids[:, -1:] + 1
+
+    def prefill(self, input_ids: Tensor, n: int = 1) -> Tensor:
+        first = slice(None, None, n)  # one forward per prompt; its cache is repeated for the n samples
+        out = self.model(input_ids=input_ids[first], attention_mask=self.mask[first, : self.width],
+                         position_ids=self.position_ids[first], use_cache=True, logits_to_keep=1,
+                         **{self.cache_kw: self.cache})
+        if n > 1:
+            self.cache.batch_repeat_interleave(n)
+        return out.logits[:, -1, :].repeat_interleave(n, dim=0)
+
+    def step(self, tokens: Tensor, t: int) -> Tensor:
+        out = self.model(input_ids=tokens[:, None], attention_mask=self.mask[:, : self.width + t + 1],
+                         position_ids=self.next_pos, use_cache=True, **{self.cache_kw: self.cache})
+        self.next_pos = self.next_pos + 1
+        return out.logits[:, -1, :]
+
+    def select(self, keep: Tensor) -> None:
+        self.cache.batch_select_indices(keep)
+        self.mask, self.next_pos = self.mask[keep], self.next_pos[keep]
+
+
+def sample_from(probs: Tensor, gen: torch.Generator) -> Tensor:
+    """One token per row of `probs` (B, V), drawn with probability proportional to its entry: (B, 1).
+
+    Inverse-CDF sampling: one uniform per row against a float64 running sum (exact to ~1e-16), instead
+    of torch.multinomial's one exponential variate per vocabulary entry (3M draws per step for a
+    49k vocabulary at batch 64). Zero-probability entries (banned or top-p-filtered) are never drawn.
+    """
+    cdf = probs.cumsum(dim=-1, dtype=torch.float64)
+    u = torch.rand((probs.shape[0], 1), generator=gen, dtype=torch.float64, device=probs.device) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).clamp_(max=probs.shape[1] - 1)
+
+
 class TransformersEngine:
     """Batched sampling over prompts x n with a KV cache, left padding and several EOS ids.
 
     One forward per new token for the whole batch; no per-prompt Python loop. Rows that finished
-    keep feeding a pad token (masked out) so the cache stays rectangular; the loop stops when every
-    row has finished or `max_new_tokens` is reached.
+    keep decoding (their tokens are discarded) until at least half the batch is done; then they are
+    dropped from the batch and cache. The loop stops when every row has finished or
+    `max_new_tokens` is reached.
 
-    autocast_dtype: run forwards under CPU/CUDA autocast in this dtype (e.g. torch.bfloat16) for
-    speed. Log-probs are then approximate; the default (None) is the exact path.
+    autocast_dtype: run forwards under CPU/CUDA autocast in this dtype (e.g. torch.bfloat16).
+    int8: sample from an int8 dynamically quantized copy of the model (CPU only), rebuilt whenever
+    the training weights change (see `weights_fingerprint`). Both are approximate: log-probs are
+    those of the distribution actually sampled from, not the fp32 model's. The default is exact.
     """
 
     def __init__(self, model: nn.Module, *, eos_token_ids: Sequence[int], pad_token_id: int,
-                 autocast_dtype: torch.dtype | None = None, fast_decode: bool = True) -> None:
+                 autocast_dtype: torch.dtype | None = None, fast_decode: bool = True, int8: bool = False) -> None:
         if not eos_token_ids:
             raise ValueError("the engine needs at least one EOS token id to know when a response ends")
         self.model = model
         self.eos_token_ids = list(eos_token_ids)
         self.pad_token_id = pad_token_id
         self.autocast_dtype = autocast_dtype
-        # Lean static-cache decode step for Llama-family models (see fast_decode.py); others use HF's forward.
+        self.int8 = int8
+        # Lean static-cache decode for Llama-family models (see fast_decode.py); others use HF's forward.
         self.fast_decode = fast_decode and fast_decode_mod.supports(model)
         # transformers 5.x renamed the forward's `past_key_values` to `cache`; older releases only know the first.
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self._key: tuple | None = None  # fingerprint of the weights the cached rollout model/plan were built from
+        self._rollout: nn.Module | None = None
+        self._plan: fast_decode_mod.DecodePlan | None = None
+        self.rebuilds = 0  # how often a weight change was seen (int8: the copy was rebuilt); tests read it
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    def invalidate(self) -> None:
+        """Forget the cached rollout copy / decode plan (needed only after writes through `.data`)."""
+        self._key = self._rollout = self._plan = None
+
+    def _prepare(self) -> None:
+        """(Re)build the int8 copy and the fast-path plan if the training weights changed since last time."""
+        key = weights_fingerprint(self.model)
+        if key != self._key:
+            if self.int8 and self.device.type != "cpu":
+                raise ValueError(f"int8 generation runs on CPU only (model is on {self.device}); "
+                                 "use generation_precision='bf16' on a GPU")
+            self._rollout = int8_copy(self.model) if self.int8 else self.model
+            self._plan, self._key = None, key
+            self.rebuilds += 1
+        if self.fast_decode and self._plan is None:
+            fuse = fast_decode_mod.linear_weight_bytes(self._rollout) <= fast_decode_mod.FUSE_MAX_BYTES
+            self._plan = fast_decode_mod.DecodePlan(self._rollout, fuse)
 
     def _autocast(self):
         if self.autocast_dtype is None:
@@ -123,6 +226,7 @@ class TransformersEngine:
         device = self.device
         seed = params.seed if params.seed is not None else random.SystemRandom().randrange(2**62)
         gen = torch.Generator(device=device).manual_seed(seed)
+        self._prepare()
 
         rows = [list(p) for p in prompt_ids for _ in range(params.n)]
         batch, width = len(rows), max(len(r) for r in rows)
@@ -133,75 +237,77 @@ class TransformersEngine:
             attention_mask[i, width - len(r):] = 1
         input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
         position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
-
+        steps = params.max_new_tokens
+        if self.fast_decode:
+            stepper = fast_decode_mod.StaticKVDecoder(self._plan, attention_mask, position_ids, steps)
+        else:
+            stepper = _HFStepper(self._rollout, self._cache_kw, attention_mask, position_ids, steps)
         # One autocast region for the whole decode: autocast caches its bf16 weight copies until the
         # region exits, so the weights are cast once per generate call instead of once per token.
         with self._autocast():
-            return self._decode(input_ids, attention_mask, position_ids, params, gen)
+            return self._decode(stepper, input_ids, params, gen)
 
-    def _decode(self, input_ids: Tensor, attention_mask: Tensor, position_ids: Tensor, params: SamplingParams,
-                gen: torch.Generator) -> list[Completion]:
+    def _decode(self, stepper, input_ids: Tensor, params: SamplingParams, gen: torch.Generator) -> list[Completion]:
         device = input_ids.device
-        batch, width = input_ids.shape
+        batch = input_ids.shape[0]
         eos = torch.as_tensor(self.eos_token_ids, device=device)
         steps = params.max_new_tokens
-        # Outputs are indexed by original row; `rows` maps the (shrinking) live batch to them.
-        tokens = torch.full((batch, steps), self.pad_token_id, dtype=torch.long, device=device)
-        logprobs = torch.zeros((batch, steps), dtype=torch.float32, device=device)
-        lengths = torch.zeros(batch, dtype=torch.long, device=device)
-        finished_out = torch.zeros(batch, dtype=torch.bool, device=device)
-        rows = torch.arange(batch, device=device)
+        # T=1 without top-p samples straight from softmax(raw logits): one softmax serves both the draw
+        # and the log-prob (log of a sampled token's probability; never underflows in practice).
+        plain = not params.greedy and params.temperature == 1.0 and params.top_p == 1.0
+        rows = torch.arange(batch, device=device)          # live batch position -> original row
         finished = torch.zeros(batch, dtype=torch.bool, device=device)
-        # Preallocated mask; column width+t becomes 1 for rows whose token t is real.
-        full_mask = torch.cat([attention_mask, torch.zeros((batch, steps), dtype=torch.long, device=device)], dim=1)
-        cache = DynamicCache()
-        next_pos = position_ids[:, -1:] + 1
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                         use_cache=True, logits_to_keep=1, **{self._cache_kw: cache})
-        next_logits = out.logits[:, -1, :]
-        static = fast_decode_mod.StaticKVDecoder(self.model, cache, batch, width, steps) if self.fast_decode else None
+        # Per-step outputs of the live rows, in segments between batch shrinks; scattered once at the end.
+        segments: list[tuple[Tensor, int, list[Tensor], list[Tensor]]] = []
+        seg_toks: list[Tensor] = []
+        seg_lps: list[Tensor] = []
+        seg_start = 0
+        logits = stepper.prefill(input_ids, params.n)
         for t in range(steps):
-            logits = next_logits.float()
-            logp = torch.log_softmax(logits, dim=-1)
-            if t < params.min_new_tokens:
-                logits = logits.index_fill(-1, eos, float("-inf"))
-            if params.greedy:
-                tok = logits.argmax(dim=-1)
+            logits = logits.float()
+            banned = t < params.min_new_tokens
+            if plain and not banned:
+                probs = torch.softmax(logits, dim=-1)
+                tok = sample_from(probs, gen)                                         # (B, 1)
+                lp = probs.gather(1, tok).log_()
             else:
-                scaled = logits / params.temperature
-                if params.top_p < 1.0:
-                    scaled = _top_p_filter(scaled, params.top_p)
-                tok = torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=gen).squeeze(1)
-            alive = ~finished
-            tok = torch.where(alive, tok, torch.full_like(tok, self.pad_token_id))
-            tokens[rows, t] = tok
-            logprobs[rows, t] = torch.where(alive, logp.gather(1, tok[:, None]).squeeze(1), 0.0)
-            lengths[rows] += alive.long()
-            ended = alive & torch.isin(tok, eos)
-            finished_out[rows[ended]] = True
-            finished = finished | ended
-            live = int((~finished).sum())
-            if live == 0 or t == steps - 1:
-                break
-            full_mask[:, width + t] = alive.long()
-            if live <= len(rows) // 2:
-                # Most rows are done: drop them (cache included) so later steps cost only live rows.
-                keep = (~finished).nonzero().squeeze(1)
-                if static is not None:
-                    static.select(keep)
+                lse = torch.logsumexp(logits, dim=-1, keepdim=True)
+                chosen = logits.index_fill(-1, eos, float("-inf")) if banned else logits
+                if params.greedy:
+                    tok = chosen.argmax(dim=-1, keepdim=True)
                 else:
-                    cache.batch_select_indices(keep)
-                full_mask, next_pos, tok = full_mask[keep], next_pos[keep], tok[keep]
-                rows, finished = rows[keep], finished[keep]
-            if static is not None:
-                next_logits = static.step(tok, next_pos, full_mask[:, : width + t + 1])
-            else:
-                out = self.model(input_ids=tok[:, None], attention_mask=full_mask[:, : width + t + 1],
-                                 position_ids=next_pos, use_cache=True, **{self._cache_kw: cache})
-                next_logits = out.logits[:, -1, :]
-            next_pos = next_pos + 1
-
+                    scaled = chosen / params.temperature if params.temperature != 1.0 else chosen
+                    if params.top_p < 1.0:
+                        scaled = _top_p_filter(scaled, params.top_p)
+                    tok = sample_from(torch.softmax(scaled, dim=-1), gen)
+                lp = logits.gather(1, tok) - lse
+            seg_toks.append(tok)
+            seg_lps.append(lp)
+            finished |= (tok[:, 0] == eos[0]) if len(eos) == 1 else torch.isin(tok[:, 0], eos)
+            done = int(finished.sum())
+            if done == len(rows) or t == steps - 1:
+                break
+            if len(rows) - done <= len(rows) // 2:
+                # Most rows are done: drop them (cache included) so later steps cost only live rows.
+                segments.append((rows, seg_start, seg_toks, seg_lps))
+                seg_toks, seg_lps, seg_start = [], [], t + 1
+                keep = (~finished).nonzero().squeeze(1)
+                stepper.select(keep)
+                rows, finished, tok = rows[keep], finished[keep], tok[keep]
+            logits = stepper.step(tok[:, 0], t)
+        segments.append((rows, seg_start, seg_toks, seg_lps))
+        ran = t + 1
+        tokens = torch.full((batch, ran), self.pad_token_id, dtype=torch.long, device=device)
+        logprobs = torch.zeros((batch, ran), dtype=torch.float32, device=device)
+        for seg_rows, start, toks, lps in segments:
+            if toks:
+                tokens[seg_rows, start:start + len(toks)] = torch.cat(toks, dim=1)
+                logprobs[seg_rows, start:start + len(toks)] = torch.cat(lps, dim=1).float()
+        # A response ends at its first EOS (rows keep sampling after it until dropped; pads only follow it).
+        is_eos = torch.isin(tokens, eos)
+        ended = is_eos.any(dim=1)
+        lengths = torch.where(ended, is_eos.int().argmax(dim=1) + 1, ran)
         tokens_l, logprobs_l = tokens.cpu().tolist(), logprobs.cpu().tolist()
-        lengths_l, finished_l = lengths.cpu().tolist(), finished_out.cpu().tolist()
+        lengths_l, ended_l = lengths.cpu().tolist(), ended.cpu().tolist()
         return [Completion(token_ids=tokens_l[i][: lengths_l[i]], logprobs=logprobs_l[i][: lengths_l[i]],
-                           finished=bool(finished_l[i])) for i in range(batch)]
+                           finished=bool(ended_l[i])) for i in range(batch)]

@@ -21,6 +21,7 @@ from agents.memory import PeakMemory
 
 Prompt = Union[str, list[dict]]
 Precision = Literal["fp32", "bf16"]
+GenerationPrecision = Literal["fp32", "bf16", "int8"]
 ENGINES = ("transformers",)
 
 
@@ -30,7 +31,9 @@ class Sample:
 
     text: decoded with special tokens skipped. token_ids: the generated ids, INCLUDING the terminal
     EOS when the response stopped on one. logprobs: per generated token, log softmax of the raw
-    logits (temperature 1, no top-p) — not the adjusted distribution actually sampled from.
+    logits (temperature 1, no top-p) — not the adjusted distribution actually sampled from — of the
+    model that sampled: the agent's own model by default, the int8 rollout copy with
+    generation_precision="int8" (then they differ from `sequence_logprobs` by the quantization error).
     finished: True if it ended with EOS, False if cut at max_new_tokens.
     """
 
@@ -80,16 +83,20 @@ class LLMAgent:
     precision="bf16" runs scoring and generation forwards under bf16 autocast while the weights
     (what the optimizer updates) stay fp32; "fp32" (the CPU default) is exact.
     generation_precision overrides the precision used by `generate` only (a fast approximate
-    engine is fine because the trainer re-scores behaviour log-probs with the training model).
+    engine is fine because the trainer re-scores behaviour log-probs with the training model):
+    "int8" samples from an int8 dynamically quantized copy of the model (CPU only), rebuilt
+    automatically whenever the weights change; fastest for models whose matmuls dominate
+    (SmolLM2-135M), slower than fp32 for the tiny zoo models (docs/performance.md).
     """
 
     def __init__(self, model: nn.Module, tokenizer, *, name: str, precision: Precision = "fp32",
-                 generation_precision: Precision | None = None, engine: str = "transformers") -> None:
+                 generation_precision: GenerationPrecision | None = None, engine: str = "transformers") -> None:
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}; available: {', '.join(ENGINES)}")
-        for p, label in ((precision, "precision"), (generation_precision or "fp32", "generation_precision")):
-            if p not in ("fp32", "bf16"):
-                raise ValueError(f"{label} must be 'fp32' or 'bf16', got {p!r}")
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+        if generation_precision not in (None, "fp32", "bf16", "int8"):
+            raise ValueError(f"generation_precision must be 'fp32', 'bf16' or 'int8', got {generation_precision!r}")
         if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError(f"tokenizer of {name!r} has no chat template; set tokenizer.chat_template "
                              "(a Jinja string) before building the agent")
@@ -105,7 +112,7 @@ class LLMAgent:
         gen_prec = generation_precision or precision
         self.engine: RolloutEngine = TransformersEngine(
             model, eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
-            autocast_dtype=torch.bfloat16 if gen_prec == "bf16" else None)
+            autocast_dtype=torch.bfloat16 if gen_prec == "bf16" else None, int8=gen_prec == "int8")
         self.peak_memory_bytes = 0
 
     # -- construction -------------------------------------------------------------------------
@@ -113,7 +120,7 @@ class LLMAgent:
     def from_pretrained(cls, name_or_path: str | Path, *, name: str | None = None,
                         device: str | torch.device | None = None, dtype: torch.dtype | None = None,
                         engine: str = "transformers", precision: Precision = "fp32",
-                        generation_precision: Precision | None = None, **model_kwargs) -> "LLMAgent":
+                        generation_precision: GenerationPrecision | None = None, **model_kwargs) -> "LLMAgent":
         """Load a plain Hugging Face directory or hub id (see `agents.load` for zoo names)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

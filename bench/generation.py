@@ -6,12 +6,15 @@ after a short warm-up. Rows:
 
   ours fp32          LLMAgent.generate, exact fp32 path (the default; what the agreement test checks)
   ours bf16          LLMAgent.generate with generation_precision="bf16" (bf16 autocast, fp32 weights)
+  ours int8          LLMAgent.generate with generation_precision="int8" (int8 dynamically quantized
+                     rollout copy; its one-off build per weight version is timed separately)
   hf generate fp32   model.generate on the same left-padded batch of 64
   hf generate bf16   the same under bf16 autocast (a like-for-like check of the bf16 row)
   hf per-prompt      model.generate once per prompt (num_return_sequences=8): the naive loop
 
 Run: python bench/generation.py            (full; tiny zoo model + SmolLM2-135M if installed)
      python bench/generation.py --quick    (seconds-long smoke run)
+     --methods "ours fp32,ours int8,hf generate fp32"   (only these rows; SmolLM2 rows take minutes)
 """
 
 from __future__ import annotations
@@ -47,23 +50,33 @@ def _hf_generate(agent: LLMAgent, inputs: dict, tokens: int, autocast: bool, num
     return (out.shape[1] - inputs["input_ids"].shape[1]) * out.shape[0]
 
 
-def bench_model(label: str, agent: LLMAgent, prompts: list[str], n: int, tokens: int) -> list[tuple]:
+def bench_model(label: str, agent: LLMAgent, prompts: list[str], n: int, tokens: int,
+                methods: set[str] | None = None) -> list[tuple]:
     agent.model.eval()
     fast = LLMAgent(agent.model, agent.tokenizer, name=agent.name, generation_precision="bf16")
+    int8 = LLMAgent(agent.model, agent.tokenizer, name=agent.name, generation_precision="int8")
     inputs = _hf_inputs(agent, prompts, n)
     runs = {
         "ours fp32": lambda: sum(s.num_tokens for row in agent.generate(
             prompts, n=n, max_new_tokens=tokens, min_new_tokens=tokens, seed=0) for s in row),
         "ours bf16": lambda: sum(s.num_tokens for row in fast.generate(
             prompts, n=n, max_new_tokens=tokens, min_new_tokens=tokens, seed=0) for s in row),
+        "ours int8": lambda: sum(s.num_tokens for row in int8.generate(
+            prompts, n=n, max_new_tokens=tokens, min_new_tokens=tokens, seed=0) for s in row),
         "hf generate fp32": lambda: _hf_generate(agent, inputs, tokens, autocast=False),
         "hf generate bf16": lambda: _hf_generate(agent, inputs, tokens, autocast=True),
         "hf per-prompt fp32": lambda: sum(_hf_generate(agent, _hf_inputs(agent, [p], 1), tokens, autocast=False,
                                                        num_return_sequences=n) for p in prompts),
     }
-    # Warm-up (allocator, kernels, lazy imports) with a short run of each batched path.
+    runs = {k: v for k, v in runs.items() if methods is None or k in methods}
+    # Warm-up (allocator, kernels, lazy imports) with a short run of each batched path; the first int8
+    # call builds the quantized copy (what a trainer pays once per weight update), timed here.
     agent.generate(prompts[:2], n=2, max_new_tokens=4, min_new_tokens=4, seed=0)
     fast.generate(prompts[:2], n=2, max_new_tokens=4, min_new_tokens=4, seed=0)
+    start = time.perf_counter()
+    int8.generate(prompts[:1], n=1, max_new_tokens=1, seed=0)
+    print(f"{label:28s} int8 copy build + 1 token: {time.perf_counter() - start:.2f} s", flush=True)
+    int8.generate(prompts[:2], n=2, max_new_tokens=4, min_new_tokens=4, seed=0)
     _hf_generate(agent, _hf_inputs(agent, prompts[:2], 2), 4, autocast=False)
     rows = []
     for method, fn in runs.items():
@@ -80,19 +93,23 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 prompts x 2 samples x 8 tokens")
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--skip-smollm2", action="store_true")
+    parser.add_argument("--skip-tiny", action="store_true")
+    parser.add_argument("--methods", help="comma-separated row names to run (default: all)")
     parser.add_argument("--config-dir", help="bench a random-weight model built from this HF dir's config and "
                         "tokenizer instead of SmolLM2 (e.g. SmolLM2's dir without its weights)")
     args = parser.parse_args()
     prompts, n, tokens = (PROMPTS[:2], 2, 8) if args.quick else (PROMPTS, 8, args.tokens)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus, "
           f"{platform.processor() or platform.machine()}; {len(prompts)} prompts x {n} x {tokens} tokens", flush=True)
+    methods = set(args.methods.split(",")) if args.methods else None
     table = []
     # Untrained tiny zoo models: weights don't change speed, so no warm start (or task data) needed.
     corpus = PROMPTS * 4 + ["#### -12 0123456789 3+4=7, 7-2=5"]
-    tiny = build_untrained("tiny-qwen2-char", corpus=corpus)
-    table += bench_model("tiny-qwen2-char (0.24M, 2L d96)", tiny, prompts, n, tokens)
-    tiny = build_untrained("tiny-llama-bpe", corpus=corpus)
-    table += bench_model("tiny-llama-bpe (0.6M, 3L d128)", tiny, prompts, n, tokens)
+    if not args.skip_tiny:
+        tiny = build_untrained("tiny-qwen2-char", corpus=corpus)
+        table += bench_model("tiny-qwen2-char (0.24M, 2L d96)", tiny, prompts, n, tokens, methods)
+        tiny = build_untrained("tiny-llama-bpe", corpus=corpus)
+        table += bench_model("tiny-llama-bpe (0.6M, 3L d128)", tiny, prompts, n, tokens, methods)
     if args.config_dir:  # same shapes, random weights: speed does not depend on the weights
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -100,7 +117,8 @@ def main() -> None:
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         agent = LLMAgent(model, AutoTokenizer.from_pretrained(args.config_dir), name="random")
         params = sum(p.numel() for p in model.parameters()) / 1e6
-        table += bench_model(f"{config.model_type} {params:.0f}M (random weights)", agent, prompts, n, tokens)
+        table += bench_model(f"{config.model_type} {params:.0f}M (random weights)", agent, prompts, n, tokens,
+                             methods)
     elif not args.skip_smollm2:
         try:
             import agents
@@ -109,11 +127,12 @@ def main() -> None:
         except ImportError as e:
             print(f"skipping SmolLM2-135M: {e}")
         else:
-            table += bench_model("SmolLM2-135M-Instruct", smol, prompts, n, tokens)
+            table += bench_model("SmolLM2-135M-Instruct", smol, prompts, n, tokens, methods)
     print("\n| model | method | tokens | seconds | tok/s | vs hf generate fp32 |\n|---|---|---|---|---|---|")
     base = {label: tps for label, method, _, _, tps in table if method == "hf generate fp32"}
     for label, method, produced, seconds, tps in table:
-        print(f"| {label} | {method} | {produced} | {seconds:.2f} | {tps:.0f} | {tps / base[label]:.2f}x |")
+        ratio = f"{tps / base[label]:.2f}x" if label in base else "-"
+        print(f"| {label} | {method} | {produced} | {seconds:.2f} | {tps:.0f} | {ratio} |")
 
 
 if __name__ == "__main__":

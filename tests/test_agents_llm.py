@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import pytest
 import torch
 
@@ -208,6 +211,8 @@ def test_agent_construction_errors(agents) -> None:
         LLMAgent(agent.model, agent.tokenizer, name="x", engine="vllm")
     with pytest.raises(ValueError, match="precision must be"):
         LLMAgent(agent.model, agent.tokenizer, name="x", precision="fp8")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="generation_precision must be 'fp32', 'bf16' or 'int8'"):
+        LLMAgent(agent.model, agent.tokenizer, name="x", generation_precision="int4")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="a prompt must be"):
         agent.format_prompt(42)  # type: ignore[arg-type]
 
@@ -235,3 +240,91 @@ def test_peak_memory_sees_a_temporary_allocation() -> None:
         big = torch.ones(64 * 1024 * 1024 // 4)  # 64 MiB, touched so it is resident
         del big
     assert mem.peak_bytes >= 48 * 1024 * 1024
+
+
+# -- fast sampling pieces and the approximate int8 rollout engine ---------------------------------
+
+def test_sample_from_matches_probabilities_and_never_draws_zeros() -> None:
+    from agents.engine import sample_from
+
+    probs = torch.tensor([[0.5, 0.0, 0.3, 0.2, 0.0]]).repeat(20000, 1)
+    tok = sample_from(probs, torch.Generator().manual_seed(0))
+    assert tok.shape == (20000, 1)
+    freq = torch.bincount(tok[:, 0], minlength=5).float() / 20000
+    assert freq[1] == 0 and freq[4] == 0
+    torch.testing.assert_close(freq, probs[0], atol=0.015, rtol=0)  # ~4 standard errors
+    again = sample_from(probs, torch.Generator().manual_seed(0))
+    assert torch.equal(tok, again)
+
+
+def test_unfused_plan_keeps_exact_logprobs(agents, monkeypatch) -> None:
+    """Models above FUSE_MAX_BYTES (e.g. SmolLM2) call q/k/v and gate/up separately: same numbers."""
+    agent = agents["tiny-llama-bpe"]
+    monkeypatch.setattr(fast_decode, "FUSE_MAX_BYTES", 0)
+    engine = TransformersEngine(agent.model, eos_token_ids=agent.eos_token_ids, pad_token_id=agent.pad_token_id)
+    out = engine.generate(agent.prompt_token_ids(PROMPTS), SamplingParams(n=2, max_new_tokens=6, seed=4))
+    assert not isinstance(engine._plan.layers[0][1], functools.partial)  # really the unfused projection
+    prompts = [p for p in PROMPTS for _ in range(2)]
+    scored = agent.sequence_logprobs(prompts, response_ids=[c.token_ids for c in out])
+    for c, lp in zip(out, scored.token_logprobs):
+        torch.testing.assert_close(lp, torch.tensor(c.logprobs), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["tiny-llama-bpe", "tiny-neox-bpe"])  # fast path and plain-forward path
+def test_int8_generation_valid_close_and_reproducible(agents, name: str) -> None:
+    base = agents[name]
+    agent = LLMAgent(base.model, base.tokenizer, name="int8", generation_precision="int8")
+    out = agent.generate(PROMPTS, n=3, max_new_tokens=8, seed=7)
+    flat = [s for row in out for s in row]
+    for s in flat:
+        assert len(s.logprobs) == s.num_tokens and 1 <= s.num_tokens <= 8
+        assert all(lp <= 0 for lp in s.logprobs)
+        assert s.finished == (s.token_ids[-1] in agent.eos_token_ids)
+        assert not any(t in agent.eos_token_ids for t in s.token_ids[:-1])
+        assert s.text == agent.tokenizer.decode(s.token_ids, skip_special_tokens=True)
+    # The training model's weights are untouched (the int8 model is a copy) ...
+    assert all(p.dtype == torch.float32 for p in base.model.parameters())
+    # ... and the returned log-probs are the int8 copy's, close to (not equal to) the fp32 model's.
+    prompts = [p for p in PROMPTS for _ in range(3)]
+    exact = torch.cat(base.sequence_logprobs(prompts, response_ids=[s.token_ids for s in flat]).token_logprobs)
+    approx = torch.tensor([lp for s in flat for lp in s.logprobs])
+    assert 0 < (exact - approx).abs().max() < 0.25
+    again = agent.generate(PROMPTS, n=3, max_new_tokens=8, seed=7)
+    other = agent.generate(PROMPTS, n=3, max_new_tokens=8, seed=8)
+    ids = lambda o: [s.token_ids for row in o for s in row]  # noqa: E731
+    assert ids(again) == ids(out) and ids(other) != ids(out)
+    assert agent.engine.rebuilds == 1  # weights unchanged: the copy was built once
+
+
+def test_int8_rows_stop_on_any_eos_and_drop_out(agents) -> None:
+    agent = agents["tiny-llama-bpe"]
+    stop_ids = list(range(0, len(agent.tokenizer), 9))
+    engine = TransformersEngine(agent.model, eos_token_ids=stop_ids, pad_token_id=agent.pad_token_id, int8=True)
+    out = engine.generate(agent.prompt_token_ids(PROMPTS), SamplingParams(n=4, max_new_tokens=16, seed=2))
+    assert len({len(c.token_ids) for c in out}) > 2, "expected rows to end at different steps"
+    for c in out:
+        assert c.finished == (c.token_ids[-1] in stop_ids)
+        assert not any(t in stop_ids for t in c.token_ids[:-1])
+        assert c.finished or len(c.token_ids) == 16
+    forced = engine.generate(agent.prompt_token_ids(PROMPTS[:1]),
+                             SamplingParams(n=4, max_new_tokens=5, min_new_tokens=5, seed=2))
+    assert all(len(c.token_ids) == 5 for c in forced)  # EOS banned until min_new_tokens
+
+
+def test_int8_copy_is_rebuilt_after_an_optimizer_step(agents) -> None:
+    source = agents["tiny-qwen2-char"]
+    model = copy.deepcopy(source.model)  # private copy: the optimizer step must not leak into other tests
+    kw = dict(eos_token_ids=source.eos_token_ids, pad_token_id=source.pad_token_id, int8=True)
+    engine = TransformersEngine(model, **kw)
+    ids = source.prompt_token_ids(PROMPTS)
+    greedy = SamplingParams(n=1, max_new_tokens=6, greedy=True)
+    before = [c.token_ids for c in engine.generate(ids, greedy)]
+    rollout = engine._rollout
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.5)
+    model(input_ids=torch.tensor([ids[0]])).logits.logsumexp(-1).sum().backward()  # any loss moves all weights
+    optimizer.step()
+    after = [c.token_ids for c in engine.generate(ids, greedy)]
+    assert engine.rebuilds == 2 and engine._rollout is not rollout
+    fresh = [c.token_ids for c in TransformersEngine(model, **kw).generate(ids, greedy)]
+    assert after == fresh and after != before
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)  # grads left in place
