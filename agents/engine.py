@@ -201,16 +201,18 @@ class TransformersEngine:
     def _prepare(self) -> None:
         """(Re)build the int8 copy and the fast-path plan if the training weights changed since last time."""
         key = weights_fingerprint(self.model)
-        if key != self._key:
+        stale_copy = self.int8 and not self.fast_decode and self._rollout is self.model
+        if key != self._key or stale_copy:
             if self.int8 and self.device.type != "cpu":
                 raise ValueError(f"int8 generation runs on CPU only (model is on {self.device}); "
                                  "use generation_precision='bf16' on a GPU")
-            self._rollout = int8_copy(self.model) if self.int8 else self.model
+            # The fast path quantizes inside its plan (fused, no model copy); other models get an int8 copy.
+            self._rollout = int8_copy(self.model) if self.int8 and not self.fast_decode else self.model
             self._plan, self._key = None, key
             self.rebuilds += 1
         if self.fast_decode and self._plan is None:
             fuse = fast_decode_mod.linear_weight_bytes(self._rollout) <= fast_decode_mod.FUSE_MAX_BYTES
-            self._plan = fast_decode_mod.DecodePlan(self._rollout, fuse)
+            self._plan = fast_decode_mod.DecodePlan(self._rollout, fuse, int8=self.int8)
 
     def _autocast(self):
         if self.autocast_dtype is None:

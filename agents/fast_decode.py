@@ -20,6 +20,7 @@ the engine's rollout copy) are called as modules and never fused.
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import Callable
 
@@ -41,21 +42,40 @@ def supports(model: nn.Module) -> bool:
             and getattr(cfg, "partial_rotary_factor", None) in (None, 1.0))
 
 
-def _linear(m: nn.Module) -> Callable[[Tensor], Tensor]:
-    """F.linear bound to a plain Linear's parameters (skips module-call overhead); other modules as is."""
-    if type(m) is nn.Linear:
-        return partial(F.linear, weight=m.weight, bias=m.bias)
-    return m
+def int8_linear(weight: Tensor, bias: Tensor | None) -> nn.Module:
+    """An int8 dynamically quantized linear layer (per-output-channel weight scales, activations
+    quantized per call; fbgemm/x86 CPU kernels) computing x @ weight.T + bias."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+    from torch.ao.quantization import per_channel_dynamic_qconfig
+
+    lin = torch.nn.utils.skip_init(nn.Linear, weight.shape[1], weight.shape[0], bias=bias is not None)
+    lin.weight = nn.Parameter(weight.detach(), requires_grad=False)  # shared, not copied: only read here
+    if bias is not None:
+        lin.bias = nn.Parameter(bias.detach(), requires_grad=False)
+    lin.qconfig = per_channel_dynamic_qconfig
+    with warnings.catch_warnings():  # torch.ao eager quantization warns that it is moving to torchao
+        warnings.simplefilter("ignore")
+        return DynamicLinear.from_float(lin)
 
 
-def _fused(mods: list[nn.Module], fuse: bool) -> Callable[[Tensor], Tensor]:
+def _linear(m: nn.Module, int8: bool = False) -> Callable[[Tensor], Tensor]:
+    """F.linear bound to a plain Linear's parameters (skips module-call overhead), or its int8
+    version; modules that are not plain Linears are called as they are."""
+    if type(m) is not nn.Linear:
+        return m
+    if int8:
+        return int8_linear(m.weight, m.bias)
+    return partial(F.linear, weight=m.weight, bias=m.bias)
+
+
+def _fused(mods: list[nn.Module], fuse: bool, int8: bool = False) -> Callable[[Tensor], Tensor]:
     """One projection computing the concatenation of `mods`' outputs along the last dimension."""
     biases = [m.bias is not None for m in mods if type(m) is nn.Linear]
-    if fuse and all(type(m) is nn.Linear for m in mods) and len(set(biases)) == 1:
+    if (fuse or int8) and all(type(m) is nn.Linear for m in mods) and len(set(biases)) == 1:
         weight = torch.cat([m.weight.detach() for m in mods])
         bias = torch.cat([m.bias.detach() for m in mods]) if biases[0] else None
-        return partial(F.linear, weight=weight, bias=bias)
-    calls = [_linear(m) for m in mods]
+        return int8_linear(weight, bias) if int8 else partial(F.linear, weight=weight, bias=bias)
+    calls = [_linear(m, int8) for m in mods]
     return lambda h: torch.cat([c(h) for c in calls], dim=-1)
 
 
@@ -69,9 +89,13 @@ def linear_weight_bytes(model: nn.Module) -> int:
 
 class DecodePlan:
     """Per-layer callables of one model. Holds references to its parameters (plus fused copies when
-    `fuse`), so the engine rebuilds it when the weights are replaced or updated."""
+    `fuse`), so the engine rebuilds it when the weights are replaced or updated.
 
-    def __init__(self, model: nn.Module, fuse: bool) -> None:
+    int8: every projection and the LM head become int8 dynamically quantized copies (q/k/v and
+    gate/up fused before quantizing); embeddings, norms and rotary tables stay the model's own.
+    """
+
+    def __init__(self, model: nn.Module, fuse: bool, int8: bool = False) -> None:
         inner, cfg = model.model, model.config
         attn0 = inner.layers[0].self_attn
         self.heads, self.kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
@@ -81,11 +105,13 @@ class DecodePlan:
         self.layers = []
         for layer in inner.layers:
             a, m = layer.self_attn, layer.mlp
-            self.layers.append((_rms_norm(layer.input_layernorm), _fused([a.q_proj, a.k_proj, a.v_proj], fuse),
-                                _linear(a.o_proj), _rms_norm(layer.post_attention_layernorm),
-                                _fused([m.gate_proj, m.up_proj], fuse), m.act_fn, _linear(m.down_proj)))
+            self.layers.append((_rms_norm(layer.input_layernorm),
+                                _fused([a.q_proj, a.k_proj, a.v_proj], fuse, int8), _linear(a.o_proj, int8),
+                                _rms_norm(layer.post_attention_layernorm), _fused([m.gate_proj, m.up_proj], fuse, int8),
+                                m.act_fn, _linear(m.down_proj, int8)))
         self.norm = _rms_norm(inner.norm)
-        self.lm_head = model.lm_head  # called as a module: forward hooks on the LM head still fire
+        # Called as a module on the exact path: forward hooks on the LM head still fire.
+        self.lm_head = _linear(model.lm_head, int8=True) if int8 else model.lm_head
 
 
 class StaticKVDecoder:

@@ -71,20 +71,26 @@ def bench_model(label: str, agent: LLMAgent, prompts: list[str], n: int, tokens:
     runs = {k: v for k, v in runs.items() if methods is None or k in methods}
     # Warm-up (allocator, kernels, lazy imports) with a short run of each batched path; the first int8
     # call builds the quantized copy (what a trainer pays once per weight update), timed here.
-    agent.generate(prompts[:2], n=2, max_new_tokens=4, min_new_tokens=4, seed=0)
-    fast.generate(prompts[:2], n=2, max_new_tokens=4, min_new_tokens=4, seed=0)
-    start = time.perf_counter()
-    int8.generate(prompts[:1], n=1, max_new_tokens=1, seed=0)
-    print(f"{label:28s} int8 copy build + 1 token: {time.perf_counter() - start:.2f} s", flush=True)
-    int8.generate(prompts[:2], n=2, max_new_tokens=4, min_new_tokens=4, seed=0)
-    _hf_generate(agent, _hf_inputs(agent, prompts[:2], 2), 4, autocast=False)
+    warm = lambda a: a.generate(prompts[:2], n=2, max_new_tokens=4, min_new_tokens=4, seed=0)  # noqa: E731
+    if "ours fp32" in runs:
+        warm(agent)
+    if "ours bf16" in runs:
+        warm(fast)
+    if "ours int8" in runs:
+        start = time.perf_counter()
+        int8.generate(prompts[:1], n=1, max_new_tokens=1, seed=0)
+        print(f"{label:28s} int8 copy build + 1 token: {time.perf_counter() - start:.2f} s", flush=True)
+        warm(int8)
+    if any(k.startswith("hf") for k in runs):
+        _hf_generate(agent, _hf_inputs(agent, prompts[:2], 2), 4, autocast=False)
     rows = []
     for method, fn in runs.items():
         start = time.perf_counter()
         produced = fn()
         seconds = time.perf_counter() - start
         rows.append((label, method, produced, seconds, produced / seconds))
-        print(f"{label:28s} {method:20s} {produced:6d} tok {seconds:8.2f} s {produced / seconds:9.0f} tok/s", flush=True)
+        print(f"{label:28s} {method:20s} {produced:6d} tok {seconds:8.2f} s {produced / seconds:9.0f} tok/s",
+              flush=True)
     return rows
 
 

@@ -319,12 +319,12 @@ def test_int8_copy_is_rebuilt_after_an_optimizer_step(agents) -> None:
     ids = source.prompt_token_ids(PROMPTS)
     greedy = SamplingParams(n=1, max_new_tokens=6, greedy=True)
     before = [c.token_ids for c in engine.generate(ids, greedy)]
-    rollout = engine._rollout
+    plan = engine._plan  # the fast path's int8 projections live in its plan
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.5)
     model(input_ids=torch.tensor([ids[0]])).logits.logsumexp(-1).sum().backward()  # any loss moves all weights
     optimizer.step()
     after = [c.token_ids for c in engine.generate(ids, greedy)]
-    assert engine.rebuilds == 2 and engine._rollout is not rollout
+    assert engine.rebuilds == 2 and engine._plan is not plan
     fresh = [c.token_ids for c in TransformersEngine(model, **kw).generate(ids, greedy)]
     assert after == fresh and after != before
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)  # grads left in place
