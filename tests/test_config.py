@@ -28,6 +28,22 @@ def test_defaults_are_two_heterogeneous_tiny_agents_on_chain_sum() -> None:
     assert minibatch_size(cfg) == 32
 
 
+def test_default_task_is_graded_with_binary_rewards() -> None:
+    # reasoning-gym's chain_sum scorer gives partial credit to answers that merely contain the
+    # gold's digits; the default grades with gsm8k (reward 0 or 1) instead.
+    import hacrl_env
+
+    cfg = load_config()
+    env = hacrl_env.make(cfg.env.id, agents=["a"], verifier=cfg.env.verifier, **cfg.env.kwargs)
+    env.reset(seed=0)
+    gold = env.current_problem.answer
+    rewards = {}
+    for text in (f"#### {gold}", f"#### -{gold}2", f"{gold}{gold}{gold}"):
+        env.reset(seed=0)
+        rewards[text] = env.step({"a": text})[1]["a"]
+    assert rewards == {f"#### {gold}": 1.0, f"#### -{gold}2": 0.0, f"{gold}{gold}{gold}": 0.0}
+
+
 def test_default_task_kwargs_match_the_zoo_warm_start() -> None:
     # The tiny agents are warm-started on the zoo's task; RL on other kwargs would be a different task.
     from agents import zoo
@@ -128,6 +144,8 @@ def test_missing_file_and_missing_required_agent_fields(tmp_path: Path) -> None:
     (["algo.minibatch_size=48"], "must divide every learner's batch [128]"),
     (["env.eval_split=train"], "held-out split"),
     (["algo.delta=1.5"], "algo.delta"),
+    (["env.id=math-v0"], "env.verifier=null"),  # the default's '####' number grader on LaTeX answers
+    (["env.eval_id=math500-v0"], "MATH answers are LaTeX"),
 ])
 def test_validation_names_the_key_and_the_fix(overrides: list[str], fragment: str) -> None:
     with pytest.raises(ValueError, match="invalid config") as info:

@@ -88,8 +88,12 @@ class EnvConfig:
     eval_id: str | None = None
     # problems per periodic evaluation (capped at the split size)
     eval_size: int = 200
-    # verifier name overriding the env's default; None = the env's own
-    verifier: str | None = None
+    # verifier name overriding the env's default; None = the env's own. The default task is graded
+    # by `gsm8k` (binary: the number after '####'), not by reasoning-gym's chain_sum scorer, which
+    # gives partial credit to any answer that merely contains the gold's digits ("-22" for "-2"
+    # scores 2/3): that rewards digit spam, and HACPO counts every reward > 0 as a success when
+    # it estimates capability.
+    verifier: str | None = "gsm8k"
 
 
 @dataclass
@@ -265,6 +269,10 @@ def validate_config(cfg: TrainConfig, *, check_hardware: bool = True) -> None:
     need(s.max_nan_skips >= 0, "schedule.max_nan_skips", f"{s.max_nan_skips} must be >= 0")
     need(e.eval_size >= 1, "env.eval_size", f"{e.eval_size} must be >= 1")
     need(bool(e.id), "env.id", "must name an env, e.g. rg-chain_sum-v0 or gsm8k-v0")
+    graded_by_number = e.verifier in ("gsm8k", "gsm8k-strict", "gsm8k-flexible")
+    need(not (graded_by_number and any(i and i.startswith("math") for i in (e.id, e.eval_id))), "env.verifier",
+         f"{e.verifier!r} grades the number after '####', but MATH answers are LaTeX; "
+         "set env.verifier=null (the env's own `math` grader) or env.verifier=math")
     need(e.eval_id not in (None, e.id) or e.eval_split != e.train_split, "env.eval_split",
          f"evaluation would reuse the training split {e.train_split!r}; pick a held-out split "
          "(e.g. test) or another env.eval_id")
