@@ -166,8 +166,9 @@ class TransformersEngine:
     `max_new_tokens` is reached.
 
     autocast_dtype: run forwards under CPU/CUDA autocast in this dtype (e.g. torch.bfloat16).
-    int8: sample from an int8 dynamically quantized copy of the model (CPU only), rebuilt whenever
-    the training weights change (see `weights_fingerprint`). Both are approximate: log-probs are
+    int8: sample through int8 dynamically quantized projections and LM head (CPU only; built from
+    the training weights, never modifying them, and rebuilt whenever they change, see
+    `weights_fingerprint`). Both are approximate: log-probs are
     those of the distribution actually sampled from, not the fp32 model's. The default is exact.
     """
 

@@ -79,7 +79,7 @@ def bench_model(label: str, agent: LLMAgent, prompts: list[str], n: int, tokens:
     if "ours int8" in runs:
         start = time.perf_counter()
         int8.generate(prompts[:1], n=1, max_new_tokens=1, seed=0)
-        print(f"{label:28s} int8 copy build + 1 token: {time.perf_counter() - start:.2f} s", flush=True)
+        print(f"{label:28s} int8 build + 1-token generate: {time.perf_counter() - start:.2f} s", flush=True)
         warm(int8)
     if any(k.startswith("hf") for k in runs):
         _hf_generate(agent, _hf_inputs(agent, prompts[:2], 2), 4, autocast=False)
