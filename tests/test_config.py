@@ -138,6 +138,7 @@ def test_missing_file_and_missing_required_agent_fields(tmp_path: Path) -> None:
     (["agents.0.lr=0"], "agents.0.lr"),
     (["agents.1.name=llama"], "names must be unique"),
     (["agents.0.precision=fp16"], "agents.0.precision"),
+    (["agents.0.generation_precision=int4"], "agents.0.generation_precision"),
     (["agents.0.top_p=1.5"], "agents.0.top_p"),
     (["agents.0.token_budget=100"], "cannot hold one full sequence"),
     (["agents=[]"], "at least one agent"),

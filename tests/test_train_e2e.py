@@ -150,12 +150,14 @@ def test_three_agents_each_learn_from_two_peers(tmp_path):
     assert len(Pool.from_jsonl(Path(summary["run_dir"]) / "pools" / "latest.jsonl")) == 12
 
 
-def test_single_agent_gspo_run(tmp_path):
-    cfg = _cfg(tmp_path, "gspo", "algo.name=gspo", "schedule.steps=1")
+def test_single_agent_gspo_run_with_int8_rollouts(tmp_path):
+    cfg = _cfg(tmp_path, "gspo", "algo.name=gspo", "schedule.steps=1", "agents.0.generation_precision=int8")
     cfg.agents = cfg.agents[:1]
     row = _rows(train(cfg)["run_dir"])[1]
     assert row["llama/updates"] == 2  # own 4 samples / minibatch 2
     assert "llama/cross_ratio/mean" not in row and row["llama/clip_ratio/cross_low"] == 0
+    # int8 sampling log-probs differ from the fp32 training model's; the trainer used the latter
+    assert row["llama/logp_mismatch"] > 1e-4
 
 
 def test_script_runs_as_a_subprocess(tmp_path):

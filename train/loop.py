@@ -279,7 +279,8 @@ def build_workers(cfg, agent_dirs: dict[str, str] | None = None) -> list:
     workers = []
     for a in cfg.agents:
         source = (agent_dirs or {}).get(a.name, a.model)
-        agent = agents_lib.load(source, device=resolve_device(a), precision=a.precision)
+        agent = agents_lib.load(source, device=resolve_device(a), precision=a.precision,
+                                generation_precision=a.generation_precision)
         agent.name = a.name  # the run's name for it (zoo loaders name agents after the zoo entry)
         workers.append(LocalWorker(agent, a))
     return workers
