@@ -74,7 +74,7 @@ ZOO: dict[str, ZooSpec] = {
     "tiny-neox-bpe": ZooSpec(
         arch="gpt_neox", tokenizer="bpe", vocab_size=512, hidden=160, layers=2, heads=4, kv_heads=4,
         intermediate=512, chat_template=NEOX_TEMPLATE, specials=("<|endoftext|>", "<|padding|>"),
-        eos="<|endoftext|>", pad="<|padding|>", sft_steps=250, sft_lr=3e-3, target_style="steps", seed=3),
+        eos="<|endoftext|>", pad="<|padding|>", sft_steps=300, sft_lr=3e-3, target_style="steps", seed=3),
 }
 
 
