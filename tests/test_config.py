@@ -24,8 +24,8 @@ def test_defaults_are_two_heterogeneous_tiny_agents_on_chain_sum() -> None:
     assert cfg == TrainConfig()
     assert [a.model for a in cfg.agents] == ["tiny-llama-bpe", "tiny-qwen2-char"]
     assert cfg.env.id == "rg-chain_sum-v0"
-    # paper ratio: minibatch = half the own batch -> 8 prompts * G 8 / 2
-    assert minibatch_size(cfg) == 32
+    # paper ratio: minibatch = half the own batch -> 32 prompts * G 8 / 2
+    assert minibatch_size(cfg) == 128
 
 
 def test_default_task_is_graded_with_binary_rewards() -> None:
@@ -142,7 +142,7 @@ def test_missing_file_and_missing_required_agent_fields(tmp_path: Path) -> None:
     (["agents.0.top_p=1.5"], "agents.0.top_p"),
     (["agents.0.token_budget=100"], "cannot hold one full sequence"),
     (["agents=[]"], "at least one agent"),
-    (["algo.minibatch_size=48"], "must divide every learner's batch [128]"),
+    (["algo.minibatch_size=48"], "must divide every learner's batch [512]"),
     (["env.eval_split=train"], "held-out split"),
     (["algo.delta=1.5"], "algo.delta"),
     (["env.id=math-v0"], "env.verifier=null"),  # the default's '####' number grader on LaTeX answers
