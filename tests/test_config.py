@@ -207,5 +207,8 @@ def test_split_cli_args() -> None:
     assert split_cli_args(["--config=b.yaml"]) == ("b.yaml", [])
     assert split_cli_args(["-c", "c.yaml", "--seed=1"]) == ("c.yaml", ["--seed=1"])
     assert split_cli_args([]) == (None, [])
+    # the argparse spelling `--key value` is the same override as `--key=value`
+    assert split_cli_args(["--run_name", "probe", "--algo.alpha", "-1", "seed=2", "--seed", "--x=1"]) == (
+        None, ["--run_name=probe", "--algo.alpha=-1", "seed=2", "--seed", "--x=1"])
     with pytest.raises(ValueError, match="needs a YAML path"):
         split_cli_args(["--config"])

@@ -205,7 +205,7 @@ class TrainConfig:
 
 
 def split_cli_args(argv: list[str]) -> tuple[str | None, list[str]]:
-    """Split `[--config PATH | -c PATH | --config=PATH] [--a.b=c | a.b=c ...]` into (path, overrides)."""
+    """Split `[--config PATH | -c PATH | --config=PATH] [--a.b=c | --a.b c | a.b=c ...]` into (path, overrides)."""
     path, overrides, i = None, [], 0
     while i < len(argv):
         arg = argv[i]
@@ -216,6 +216,11 @@ def split_cli_args(argv: list[str]) -> tuple[str | None, list[str]]:
             continue
         if arg.startswith("--config="):
             path = arg.split("=", 1)[1]
+        elif arg.startswith("--") and "=" not in arg and i + 1 < len(argv) \
+                and not argv[i + 1].startswith("--") and argv[i + 1] != "-c":
+            # argparse habit: `--run_name probe` means `--run_name=probe`
+            overrides.append(f"{arg}={argv[i + 1]}")
+            i += 1
         else:
             overrides.append(arg)
         i += 1
