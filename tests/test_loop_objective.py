@@ -129,3 +129,49 @@ def test_nan_loss_skips_the_update_and_counts_it(agents_pair):
                             max_prompt_tokens=256, max_response_tokens=8, token_budget=4096)
     assert metrics["nan_skips"] == 1 and metrics["nan_consecutive"] == 1
     assert all(torch.equal(a, b) for a, b in zip(before, agent.model.parameters()))
+
+
+@pytest.mark.parametrize("objective", ["gspo", "grpo"])
+def test_own_old_logps_from_the_first_forward_equal_a_separate_pass(agents_pair, monkeypatch, objective):
+    """old None = 'the learner's own pre-update log-prob'. Rows of the first mini-batch take it from
+    that update's forward (no step has happened yet), only later mini-batches are scored
+    beforehand; the weights after both updates equal those of a run given explicit old values."""
+    import copy
+
+    import train.update_step as us
+
+    agent, _ = agents_pair
+    samples = agent.generate(PROMPTS, n=2, max_new_tokens=6, seed=5)
+    prompts = [p for p, g in zip(PROMPTS, samples) for _ in g]
+    ids = [s.token_ids for g in samples for s in g]
+    adv = [1.0, -1.0, 0.5, -0.5, 2.0, -2.0]
+    with torch.no_grad():
+        pre = agent.sequence_logprobs(prompts, response_ids=ids)
+    explicit_old = pre.mean.tolist()
+
+    def run(explicit: bool):
+        a = copy.deepcopy(agent)
+        rows = LearnerBatch()
+        for p, i, v, o, tok in zip(prompts, ids, adv, explicit_old, pre.token_logprobs):
+            rows.add(prompt=p, response_ids=i, objective=objective, advantage=v, is_self=True,
+                     old_mean_logp=o if explicit else None,
+                     old_token_logps=(tok.tolist() if explicit else None) if objective == "grpo" else None)
+        scored = []
+        real = us.score_rows
+        monkeypatch.setattr(us, "score_rows", lambda ag, b, **kw: scored.append(len(b)) or real(ag, b, **kw))
+        out = update_policy(a, torch.optim.SGD(a.model.parameters(), lr=0.5), rows,  # SGD: Adam amplifies 1e-7 noise
+                            UpdateParams(minibatch_size=4, shuffle=True, eps_low=0.2, eps_high=0.2,
+                                         grpo_eps_low=0.2, grpo_eps_high=0.2), seed=1,
+                            max_grad_norm=1e9, max_prompt_tokens=256, max_response_tokens=6, token_budget=8192)
+        monkeypatch.setattr(us, "score_rows", real)
+        return a, out, scored
+
+    a_exp, out_exp, scored_exp = run(True)
+    a_own, out_own, scored_own = run(False)
+    assert scored_exp == [] and scored_own == [2]  # 6 rows, mini-batches of 4: only the last 2 scored first
+    assert out_own["updates"] == 2 and out_own["nan_skips"] == 0
+    assert out_own["self_old_mean_logp"] == pytest.approx(explicit_old, abs=1e-5)
+    assert out_own["loss"] == pytest.approx(out_exp["loss"], abs=1e-5)
+    for p_own, p_exp, p0 in zip(a_own.model.parameters(), a_exp.model.parameters(), agent.model.parameters()):
+        torch.testing.assert_close(p_own, p_exp, atol=1e-5, rtol=1e-4)
+    assert any(not torch.equal(p, p0) for p, p0 in zip(a_own.model.parameters(), agent.model.parameters()))

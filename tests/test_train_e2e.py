@@ -158,12 +158,15 @@ def test_single_agent_gspo_run_with_int8_rollouts(tmp_path):
     assert "llama/cross_ratio/mean" not in row and row["llama/clip_ratio/cross_low"] == 0
     # int8 sampling log-probs differ from the fp32 training model's; the trainer used the latter
     assert row["llama/logp_mismatch"] > 1e-4
+    # no peer reads them, so the update's first forward gave the behaviour log-probs: still recorded
+    pool = Pool.from_jsonl(Path(cfg.output_dir) / "gspo" / "pools" / "latest.jsonl")
+    assert len(pool) == 4 and all(r.source_mean_logp is not None and r.source_mean_logp < 0 for r in pool.records)
 
 
 def test_script_runs_as_a_subprocess(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "train/hacpo.py", "--config", "configs/smoke.yaml",
-                           f"--output_dir={tmp_path}", "run_name=script", "schedule.steps=1"],
+                           f"--output_dir={tmp_path}", "--run_name", "script", "schedule.steps=1"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "start acc" in proc.stdout and "llama" in proc.stdout

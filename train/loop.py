@@ -105,14 +105,22 @@ def build_pool(problems, prompts: list, samples, rewards, infos, step: int) -> P
 # Phase 4: behaviour log-probs, recomputed by each source's training model before ANY update
 
 
-def score_behaviour(workers, pool: Pool, external: list[Trajectory]) -> tuple[dict, list[Trajectory]]:
+def score_behaviour(workers, pool: Pool, external: list[Trajectory], *, shared: bool = True
+                    ) -> tuple[dict, list[Trajectory]]:
     """Fills `source_mean_logp` of every pool record (source's own tokens, EOS included) and
     returns ({agent: per-record token log-prob lists}, external records with logps filled).
-    The sampler's log-probs are not used: a faster approximate engine then changes nothing."""
+    The sampler's log-probs are not used: a faster approximate engine then changes nothing.
+
+    shared=False (no learner reads a peer's samples): nothing is scored here; each learner's
+    update takes its own pre-update log-probs from its first forward (`update_policy`), and the
+    loop fills the pool from what the update reports (`fill_self_logps`)."""
     token_logps = {}
     by_name = {w.name: w for w in workers}
     for w in workers:
         mine = pool.from_source(w.name)
+        if not shared:
+            token_logps[w.name] = [None] * len(mine)
+            continue
         lps = w.score([r.prompt for r in mine], response_ids=[list(r.source_token_ids) for r in mine])
         token_logps[w.name] = lps
         pool.with_source_logps(w.name, [sum(x) / max(len(x), 1) for x in lps])
@@ -124,6 +132,14 @@ def score_behaviour(workers, pool: Pool, external: list[Trajectory]) -> tuple[di
                               "source_num_tokens": len(lp)})
         scored.append(r)
     return token_logps, scored
+
+
+def fill_self_logps(pool: Pool, name: str, update_out: dict) -> None:
+    """After an update that scored its own samples itself (score_behaviour(shared=False)),
+    record those pre-update mean log-probs in the pool (for dumps and `logp_mismatch`)."""
+    lps = update_out.pop("self_old_mean_logp", None)
+    if lps is not None and all(lp is not None for lp in lps) and pool.from_source(name):
+        pool.with_source_logps(name, lps)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,7 +232,8 @@ def rollout_metrics(names: list[str], pool: Pool, rewards_pnG: torch.Tensor, cap
             f"{name}/rescue_rate": float((own_none & peer_any).float().mean()),
             f"{name}/cost/responses": float(len(recs)), f"{name}/cost/generated_tokens": float(tokens),
             f"{name}/cost/generated_tokens_total": float(state.generated_tokens_total[name]),
-            f"{name}/logp_mismatch": float(np.mean([abs(x.sampling_mean_logp - x.source_mean_logp) for x in recs])),
+            f"{name}/logp_mismatch": float(np.mean([abs(x.sampling_mean_logp - x.source_mean_logp) for x in recs
+                                                    if x.source_mean_logp is not None] or [np.nan])),
         })
         for j in peers:
             out[f"{name}/capability_ratio/{names[j]}"] = float(ratios[k, j])
@@ -349,20 +366,25 @@ def train(cfg, *, resume: str | None = None) -> dict:
             rewards, infos = verify(vec, samples)
         pool = build_pool(problems, prompts, samples, rewards, infos, step)
         with timed(times, "time/score"):
-            self_token_logps, ext = score_behaviour(workers, pool, external_for_step(external, state, P))
+            self_token_logps, ext = score_behaviour(workers, pool, external_for_step(external, state, P),
+                                                    shared=spec.share_pool)
         R = pool.rewards_tensor(names)  # (P, n, G)
         capability, ratios = update_capability(state, R, spec)
-        metrics = rollout_metrics(names, pool, R, capability, ratios, state)
+        metrics = {}
         with timed(times, "time/update"):
             for k, w in enumerate(workers):  # learners independent: inputs were all fixed above
                 batch, info = learner_batch(k, names, pool, R, ratios, capability, spec,
                                             self_token_logps[w.name], ext)
                 upd = w.update(batch, params, seed=_seed(cfg.seed, step, 2, k))
+                if not spec.share_pool:
+                    fill_self_logps(pool, w.name, upd)
+                upd.pop("self_old_mean_logp", None)
                 metrics.update({f"{w.name}/{key}": v for key, v in {**info, **upd}.items()
                                 if key not in ("nan_consecutive", "cross_rows")})
                 skipped_all = upd["nan_skips"] >= upd.get("updates", 0) > 0
                 state.nan_consecutive[w.name] = (state.nan_consecutive.get(w.name, 0) + int(upd["nan_skips"])
                                                  if skipped_all else int(upd["nan_consecutive"]))
+        metrics = {**rollout_metrics(names, pool, R, capability, ratios, state), **metrics}
         state.step = step + 1
         pool.to_jsonl(run.path / "pools" / "latest.jsonl")
         if dump_all:

@@ -30,7 +30,9 @@ class LearnerBatch:
     `old_token_logps`), "cross" (HACPO cross term, `old_mean_logp` = the SOURCE's mean log-prob).
     A row with `response_ids` is encoded from the learner's own sampled ids; otherwise its
     `response` text is re-tokenised (with the learner's EOS iff `append_eos`).
-    `old_mean_logp` None means "the learner's own pre-update log-prob" (the `naive` baseline).
+    `old_mean_logp` None (with `old_token_logps` None on grpo rows) means "the learner's own
+    pre-update log-prob": the `naive` baseline's cross rows, and the self rows of variants without a
+    shared pool, whose source IS the learner (the loop then skips its separate behaviour pass).
     """
 
     prompts: list = field(default_factory=list)
@@ -154,32 +156,37 @@ def update_policy(agent, optimizer, rows: LearnerBatch, params: UpdateParams, *,
         for pos, i in enumerate(idx):
             where[i] = (g, pos)
 
-    # Pre-update learner log-probs where the batch asks for them ("naive": old = learner's own).
-    old_mean = list(rows.old_mean_logp)
-    ref_lps: dict[int, list[float]] = {}
-    for g, (idx, enc) in enumerate(groups):
-        todo = [p for p, i in enumerate(idx) if old_mean[i] is None]
-        if todo:
-            for p, lps in zip(todo, score_rows(agent, enc.select(todo), token_budget=token_budget)):
-                old_mean[idx[p]] = sum(lps) / max(len(lps), 1)
-        self_pos = [p for p, i in enumerate(idx) if rows.is_self[i]]
-        if params.kl_beta > 0 and self_pos:
-            with _swapped_model(agent, reference):
-                for p, lps in zip(self_pos, score_rows(agent, enc.select(self_pos), token_budget=token_budget)):
-                    ref_lps[idx[p]] = lps
-
     order = list(range(n))
     if params.shuffle:
         gen = torch.Generator().manual_seed(int(seed))
         order = torch.randperm(n, generator=gen).tolist()
     else:  # V1 order: own samples first (rows are built self-first), then cross
         order = own + text
+    mb_size = params.minibatch_size
+
+    # Pre-update learner log-probs where the batch asks for them (old None). Rows of the first
+    # mini-batch need no pass of their own: before the first optimizer update, the forward with
+    # grad computes exactly these values (filled in below at m == 0; TRL skips the same pass).
+    old_mean = list(rows.old_mean_logp)
+    old_tok = list(rows.old_token_logps)
+    first = set(order[:mb_size])
+    ref_lps: dict[int, list[float]] = {}
+    for g, (idx, enc) in enumerate(groups):
+        todo = [p for p, i in enumerate(idx) if old_mean[i] is None and i not in first]
+        if todo:
+            for p, lps in zip(todo, score_rows(agent, enc.select(todo), token_budget=token_budget)):
+                old_mean[idx[p]] = sum(lps) / max(len(lps), 1)
+                old_tok[idx[p]] = lps
+        self_pos = [p for p, i in enumerate(idx) if rows.is_self[i]]
+        if params.kl_beta > 0 and self_pos:
+            with _swapped_model(agent, reference):
+                for p, lps in zip(self_pos, score_rows(agent, enc.select(self_pos), token_budget=token_budget)):
+                    ref_lps[idx[p]] = lps
 
     metrics: dict[str, list[float]] = {k: [] for k in ("loss", "grad_norm")}
     stats = {"self": [0.0, 0.0, 0.0], "cross": [0.0, 0.0, 0.0]}  # clipped-low, clipped-high, count
     cross_ratio = {"min": math.inf, "max": -math.inf, "sum": 0.0, "count": 0.0}
     nan_skips = consecutive = 0
-    mb_size = params.minibatch_size
     for m, start in enumerate(range(0, n, mb_size)):
         mini = order[start:start + mb_size]
         optimizer.zero_grad(set_to_none=True)
@@ -194,6 +201,11 @@ def update_policy(agent, optimizer, rows: LearnerBatch, params: UpdateParams, *,
                 lp, mask = _response_logps(agent, micro)
                 ntok = mask.sum(-1).clamp(min=1)
                 new_mean = (lp * mask).sum(-1) / ntok
+                if m == 0:
+                    for r, i in enumerate(rows_here):
+                        if old_mean[i] is None:  # pre-update == this pass: no step taken yet
+                            old_mean[i] = float(new_mean[r].detach())
+                            old_tok[i] = lp[r][mask[r].bool()].detach().tolist()
                 pieces = []  # per-kind objectives; the loss only needs their sum
                 dev = lp.device
                 adv = torch.tensor([rows.advantages[i] for i in rows_here], device=dev)
@@ -207,8 +219,8 @@ def update_policy(agent, optimizer, rows: LearnerBatch, params: UpdateParams, *,
                         _accumulate(stats, "self", met["clip/self_low_frac"], met["clip/self_high_frac"], met["count"])
                     elif kind == "grpo":
                         sel_rows = [i for i, k in zip(rows_here, kinds) if k == kind]
-                        old_tok = _scatter_tokens(mask[sel], [rows.old_token_logps[i] for i in sel_rows])
-                        o, met = core.grpo_token_objective(lp[sel], old_tok, mask[sel], adv[sel],
+                        old_t = _scatter_tokens(mask[sel], [old_tok[i] for i in sel_rows])
+                        o, met = core.grpo_token_objective(lp[sel], old_t, mask[sel], adv[sel],
                                                            params.grpo_eps_low, params.grpo_eps_high)
                         _accumulate(stats, "self", met["clip/token_low_frac"], met["clip/token_high_frac"],
                                     met["count"])
@@ -253,7 +265,9 @@ def update_policy(agent, optimizer, rows: LearnerBatch, params: UpdateParams, *,
 
     out = {"loss": _mean(metrics["loss"]), "grad_norm": _mean(metrics["grad_norm"]),
            "nan_skips": float(nan_skips), "nan_consecutive": float(consecutive),
-           "updates": float(math.ceil(n / mb_size))}
+           "updates": float(math.ceil(n / mb_size)),
+           # the self rows' pre-update mean log-probs (None where a skipped update never scored them)
+           "self_old_mean_logp": [old_mean[i] for i in range(n) if rows.is_self[i]]}
     for kind, (low, high, count) in stats.items():
         out[f"clip_ratio/{kind}_low"] = low / count if count else 0.0
         out[f"clip_ratio/{kind}_high"] = high / count if count else 0.0
