@@ -3,6 +3,7 @@
     python train/hacpo.py                                   # the embedded default (tiny zoo agents, CPU)
     python train/hacpo.py --config configs/smoke.yaml       # a preset
     python train/hacpo.py --config configs/smoke.yaml --algo.name=gspo schedule.steps=5
+    python train/hacpo.py --algo.name gspo --run_name my_gspo      # `--key value` works too
     python train/hacpo.py --resume runs/<run>               # continue an interrupted run
 
 Config: one YAML file (`configs/`) plus dotted overrides; see train/config.py for every key.
