@@ -97,18 +97,34 @@ def test_logging_after_a_torn_last_line_keeps_the_new_row(tmp_path: Path) -> Non
 
 
 def test_checkpoint_round_trip_and_latest_pointer(tmp_path: Path) -> None:
+    from train.loop import capture_rng, restore_rng
+
     run = RunDir(tmp_path, tensorboard=False, keep_checkpoints=3)
-    rng = np.random.get_state()
-    state = {"step": 5, "optimizers": {"llama": {"lr": 1e-4}}, "rng": {"numpy": rng, "torch": torch.get_rng_state()},
+    np.random.seed(3)
+    state = {"step": 5, "optimizers": {"llama": {"lr": 1e-4}}, "rng": capture_rng(),
              "capability": torch.tensor([[0.2, 0.4]])}
+    expected = np.random.rand(3)
     path = run.save_checkpoint(5, [FakeAgent("llama", 1.0), FakeAgent("qwen2", 2.0)], state)
     assert path == tmp_path / "checkpoints" / "step_5"
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step_5"
     dirs, loaded = run.load_checkpoint()
     assert {n: _weight(d) for n, d in dirs.items()} == {"llama": 1.0, "qwen2": 2.0}
     assert loaded["step"] == 5 and loaded["optimizers"] == state["optimizers"]
-    assert np.array_equal(loaded["rng"]["numpy"][1], rng[1])
+    restore_rng(loaded["rng"])  # the numpy stream continues exactly where it was saved
+    assert np.array_equal(np.random.rand(3), expected)
     assert torch.equal(loaded["capability"], state["capability"])
+
+
+def test_a_checkpoint_that_needs_the_full_unpickler_is_refused_unless_trusted(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    run = RunDir(tmp_path, tensorboard=False, keep_checkpoints=3)
+    run.save_checkpoint(1, [FakeAgent("llama", 1.0)], {"rng": np.random.get_state()})  # a raw numpy array
+    monkeypatch.delenv("HACRL_TRUST_CHECKPOINTS", raising=False)
+    with pytest.raises(ValueError, match="could run code.*HACRL_TRUST_CHECKPOINTS=1"):
+        run.load_checkpoint()
+    monkeypatch.setenv("HACRL_TRUST_CHECKPOINTS", "1")
+    _, loaded = run.load_checkpoint()
+    assert isinstance(loaded["rng"][1], np.ndarray)
 
 
 def test_crash_mid_save_leaves_previous_checkpoint_intact(tmp_path: Path) -> None:

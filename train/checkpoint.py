@@ -9,13 +9,16 @@ update loses nothing. Old checkpoints are renamed aside before deletion for the 
 
 Each `<agent>/` is a plain Hugging Face dir written by `agent.save_pretrained`. `trainer_state.pt`
 holds whatever dict the loop passes (optimizers, RNG states, capability history, data cursor,
-step, metrics so far); it is unpickled on load, so only load checkpoints you wrote yourself.
+step, metrics so far) as tensors and plain containers only, and is read with torch's restricted
+unpickler (`weights_only=True`), so a checkpoint cannot run code on load. A file that needs the
+full unpickler is refused unless HACRL_TRUST_CHECKPOINTS=1 says it comes from a trusted source.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
 import time
@@ -85,9 +88,14 @@ def load_checkpoint(checkpoint_dir: str | Path) -> tuple[dict[str, Path], dict[s
                          "a run dir or one of its checkpoints/step_<N> dirs")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     agent_dirs = {name: ckpt / name for name in meta["agents"]}
-    # weights_only=False: the state holds numpy/python RNG states and optimizer dicts that the
-    # restricted unpickler rejects. The file is one this code wrote (see the module docstring).
-    state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if os.environ.get("HACRL_TRUST_CHECKPOINTS") != "1":
+            raise ValueError(f"{str(ckpt / STATE_FILE)!r} holds objects beyond tensors and plain containers "
+                             f"({str(exc).splitlines()[-1][:200]}), so loading it could run code. If you wrote "
+                             "it yourself (e.g. with an older hacrl), set HACRL_TRUST_CHECKPOINTS=1 and retry") from None
+        state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=False)
     return agent_dirs, state
 
 

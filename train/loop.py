@@ -241,12 +241,16 @@ def rollout_metrics(names: list[str], pool: Pool, rewards_pnG: torch.Tensor, cap
 
 
 def capture_rng() -> dict:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """RNG states as tensors and plain containers, so checkpoints load with weights_only=True."""
+    name, key, pos, has_gauss, cached = np.random.get_state()
+    return {"python": random.getstate(), "numpy": (name, key.tolist(), pos, has_gauss, cached),
+            "torch": torch.get_rng_state()}
 
 
 def restore_rng(saved: dict) -> None:
     random.setstate(saved["python"])
-    np.random.set_state(saved["numpy"])
+    name, key, pos, has_gauss, cached = saved["numpy"]
+    np.random.set_state((name, np.asarray(key, dtype=np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(saved["torch"])
 
 
