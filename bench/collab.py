@@ -82,8 +82,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.plot_dir = args.plot_dir or str(REPO / "docs")
     args.arms = [a.strip() for a in (args.arms or ",".join(ARMS)).split(",") if a.strip()]
     args.seeds = args.seeds or "3"
-    args.seeds = (list(range(int(args.seeds))) if args.seeds.strip().isdigit()
-                  else [int(s) for s in args.seeds.split(",") if s.strip()])
+    try:
+        args.seeds = (list(range(int(args.seeds))) if args.seeds.strip().isdigit()
+                      else [int(s) for s in args.seeds.split(",") if s.strip()])
+    except ValueError:
+        p.error(f"--seeds {args.seeds!r}: give a count N (seeds 0..N-1) or a comma list such as 0,1,2")
+    if not args.seeds:  # `--seeds 0` reads as a count: say so instead of training nothing
+        p.error("--seeds 0 is a count of zero seeds; for seed 0 alone write --seeds 1 (or the list --seeds 0,)")
     for s in args.set:
         key = s.removeprefix("--").split("=", 1)[0].strip()
         if "=" not in s or key in RESERVED:

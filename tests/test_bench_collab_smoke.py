@@ -152,6 +152,10 @@ def test_cli_rejects_overrides_of_what_the_sweep_sets():
         collab.parse_args(["--set", "seed=3"])
     args = collab.parse_args(["--seeds", "2", "--arms", "hacpo,gspo2x", "--set", "agents.0.lr=3e-4", "--steps", "6"])
     assert args.seeds == [0, 1] and args.arms == ["hacpo", "gspo2x"]
+    assert collab.parse_args(["--seeds", "0,"]).seeds == [0] and collab.parse_args(["--seeds", "2,5"]).seeds == [2, 5]
+    for bad in ("0", "1,x"):  # a count of zero trains nothing: refused, with the spelling for seed 0
+        with pytest.raises(SystemExit):
+            collab.parse_args(["--seeds", bad])
     over = collab.run_overrides(args, "gspo2x", 1)
     assert over[0] == "agents.0.lr=3e-4" and "schedule.steps=6" in over
     assert "algo.name=gspo2x" in over and "seed=1" in over and "run_name=gspo2x-s1" in over
