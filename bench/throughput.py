@@ -160,7 +160,7 @@ def run_case(case: Case) -> dict:
             t2 = time.perf_counter()
             pool = build_pool(problems, prompts, samples, rewards, infos, step)
             t3 = time.perf_counter()
-            self_logps, ext = score_behaviour(workers, pool, [])
+            self_logps, ext = score_behaviour(workers, pool, [], shared=spec.share_pool)
             t4 = time.perf_counter()
             R = pool.rewards_tensor(names)
             capability, ratios = update_capability(state, R, spec)
