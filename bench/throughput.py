@@ -129,14 +129,13 @@ def _fixed_length_worker(agent, agent_cfg):
 def run_case(case: Case) -> dict:
     """Run warmup + steps RL steps of our trainer's phases; per-step phase seconds and memory.
 
-    The step body is train.loop.train's, phase for phase (rollout, verify, build_pool,
-    score_behaviour, update_capability, learner_batch + update), minus logging, eval and
-    checkpoints, which a step of TRL's trainer does not do either."""
+    Each step is train.loop.rl_step, the trainer's own step body (rollout, verify, pool, behaviour
+    log-probs, capability, updates), without the loop's logging, eval and checkpoints, which a
+    step of TRL's trainer does not do either."""
     import torch
     from agents.memory import PeakMemory
     from train.config import minibatch_size, resolve_algo
-    from train.loop import (TrainerState, build_pool, learner_batch, rollout, score_behaviour,
-                            update_capability, update_params, verify)
+    from train.loop import TrainerState, rl_step, update_params
 
     cfg = build_config(case)
     torch.manual_seed(case.seed)
@@ -149,32 +148,15 @@ def run_case(case: Case) -> dict:
     rss_before = _rss_peak_mib()
     with PeakMemory(torch.device("cpu")) as peak:
         for step, indices in enumerate(order):
-            t: dict[str, float] = {}
+            state.step = step
             start = time.perf_counter()
-            obs, _ = vec.reset(options={"indices": indices})
-            prompts, problems = list(obs[names[0]]), list(vec.problems)
-            t0 = time.perf_counter()
-            samples = rollout(workers, prompts, case.group, seed=case.seed * 1009 + step)
-            t1 = time.perf_counter()
-            rewards, infos = verify(vec, samples)
-            t2 = time.perf_counter()
-            pool = build_pool(problems, prompts, samples, rewards, infos, step)
-            t3 = time.perf_counter()
-            self_logps, ext = score_behaviour(workers, pool, [], shared=spec.share_pool)
-            t4 = time.perf_counter()
-            R = pool.rewards_tensor(names)
-            capability, ratios = update_capability(state, R, spec)
-            t5 = time.perf_counter()
-            updates = 0
-            for k, w in enumerate(workers):
-                batch, _ = learner_batch(k, names, pool, R, ratios, capability, spec, self_logps[w.name], ext)
-                updates += int(w.update(batch, params, seed=case.seed * 7919 + step * 31 + k).get("updates", 0))
-            end = time.perf_counter()
-            t = {"generate": t1 - t0, "verify": t2 - t1, "score": t4 - t3, "update": end - t5}
-            t["step"] = end - start
+            pool, metrics, times = rl_step(workers, vec, spec, params, state, indices=indices, group=case.group,
+                                           seed=case.seed)
+            t = {phase: times[f"time/{phase}"] for phase in PHASES[:-1]}
+            t["step"] = time.perf_counter() - start
             t["other"] = t["step"] - sum(t[p] for p in PHASES[:-1])
-            t["gen_tokens"] = sum(len(s.token_ids) for per_agent in samples.values() for g in per_agent for s in g)
-            t["updates"] = updates
+            t["gen_tokens"] = sum(r.source_num_tokens for r in pool.records)
+            t["updates"] = sum(int(metrics.get(f"{n}/updates", 0)) for n in names)
             steps.append(t)
     timed = steps[case.warmup:]
     return {"case": asdict(case), "side": "hacrl", "steps": steps,

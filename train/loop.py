@@ -281,6 +281,41 @@ def timed(times: dict, key: str):
     return _T()
 
 
+def rl_step(workers, vec, spec, params, state: TrainerState, *, indices: list[int], group: int, seed: int,
+            external: list[Trajectory] = ()) -> tuple[Pool, dict[str, float], dict[str, float]]:
+    """One RL step on the problems at `indices`, phase by phase: rollout -> verify -> pool ->
+    behaviour log-probs -> capability + advantages -> update. Returns (pool, per-agent metrics,
+    seconds per phase). Its random streams derive from (`seed`, state.step); `train` and
+    bench/throughput.py both run this, so a benchmark times exactly the trainer's step."""
+    names = [w.name for w in workers]
+    step, times = state.step, {}
+    obs, _ = vec.reset(options={"indices": indices})
+    prompts, problems = list(obs[names[0]]), list(vec.problems)
+    with timed(times, "time/generate"):
+        samples = rollout(workers, prompts, group, seed=_seed(seed, step, 1))
+    with timed(times, "time/verify"):
+        rewards, infos = verify(vec, samples)
+    pool = build_pool(problems, prompts, samples, rewards, infos, step)
+    with timed(times, "time/score"):
+        self_token_logps, ext = score_behaviour(workers, pool, list(external), shared=spec.share_pool)
+    R = pool.rewards_tensor(names)  # (P, n, G)
+    capability, ratios = update_capability(state, R, spec)
+    metrics = {}
+    with timed(times, "time/update"):
+        for k, w in enumerate(workers):  # learners independent: inputs were all fixed above
+            batch, info = learner_batch(k, names, pool, R, ratios, capability, spec, self_token_logps[w.name], ext)
+            upd = w.update(batch, params, seed=_seed(seed, step, 2, k))
+            if not spec.share_pool:
+                fill_self_logps(pool, w.name, upd)
+            upd.pop("self_old_mean_logp", None)
+            metrics.update({f"{w.name}/{key}": v for key, v in {**info, **upd}.items()
+                            if key not in ("nan_consecutive", "cross_rows")})
+            skipped_all = upd["nan_skips"] >= upd.get("updates", 0) > 0
+            state.nan_consecutive[w.name] = (state.nan_consecutive.get(w.name, 0) + int(upd["nan_skips"])
+                                             if skipped_all else int(upd["nan_consecutive"]))
+    return pool, {**rollout_metrics(names, pool, R, capability, ratios, state), **metrics}, times
+
+
 # ---------------------------------------------------------------------------------------------
 # The run
 
@@ -359,36 +394,10 @@ def train(cfg, *, resume: str | None = None) -> dict:
     bar = tqdm(range(state.step, cfg.schedule.steps), initial=state.step, total=cfg.schedule.steps,
                disable=not cfg.logging.progress, desc=f"{cfg.algo.name}", dynamic_ncols=True)
     for step in bar:
-        times: dict[str, float] = {}
         t_step = time.perf_counter()
         indices = next_prompt_indices(state, P, vec.num_problems, cfg.seed)
-        obs, _ = vec.reset(options={"indices": indices})
-        prompts, problems = list(obs[names[0]]), list(vec.problems)
-        with timed(times, "time/generate"):
-            samples = rollout(workers, prompts, G, seed=_seed(cfg.seed, step, 1))
-        with timed(times, "time/verify"):
-            rewards, infos = verify(vec, samples)
-        pool = build_pool(problems, prompts, samples, rewards, infos, step)
-        with timed(times, "time/score"):
-            self_token_logps, ext = score_behaviour(workers, pool, external_for_step(external, state, P),
-                                                    shared=spec.share_pool)
-        R = pool.rewards_tensor(names)  # (P, n, G)
-        capability, ratios = update_capability(state, R, spec)
-        metrics = {}
-        with timed(times, "time/update"):
-            for k, w in enumerate(workers):  # learners independent: inputs were all fixed above
-                batch, info = learner_batch(k, names, pool, R, ratios, capability, spec,
-                                            self_token_logps[w.name], ext)
-                upd = w.update(batch, params, seed=_seed(cfg.seed, step, 2, k))
-                if not spec.share_pool:
-                    fill_self_logps(pool, w.name, upd)
-                upd.pop("self_old_mean_logp", None)
-                metrics.update({f"{w.name}/{key}": v for key, v in {**info, **upd}.items()
-                                if key not in ("nan_consecutive", "cross_rows")})
-                skipped_all = upd["nan_skips"] >= upd.get("updates", 0) > 0
-                state.nan_consecutive[w.name] = (state.nan_consecutive.get(w.name, 0) + int(upd["nan_skips"])
-                                                 if skipped_all else int(upd["nan_consecutive"]))
-        metrics = {**rollout_metrics(names, pool, R, capability, ratios, state), **metrics}
+        pool, metrics, times = rl_step(workers, vec, spec, params, state, indices=indices, group=G, seed=cfg.seed,
+                                       external=external_for_step(external, state, P))
         state.step = step + 1
         pool.to_jsonl(run.path / "pools" / "latest.jsonl")
         if dump_all:
