@@ -205,7 +205,8 @@ def update_policy(agent, optimizer, rows: LearnerBatch, params: UpdateParams, *,
                     for r, i in enumerate(rows_here):
                         if old_mean[i] is None:  # pre-update == this pass: no step taken yet
                             old_mean[i] = float(new_mean[r].detach())
-                            old_tok[i] = lp[r][mask[r].bool()].detach().tolist()
+                            if rows.objective[i] == "grpo":  # only token-level rows read these
+                                old_tok[i] = lp[r][mask[r].bool()].detach().tolist()
                 pieces = []  # per-kind objectives; the loss only needs their sum
                 dev = lp.device
                 adv = torch.tensor([rows.advantages[i] for i in rows_here], device=dev)
