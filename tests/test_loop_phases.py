@@ -114,3 +114,23 @@ def test_step_metrics_rescue_rate_cost_and_capability_ratio():
     assert m["a/capability_ratio/b"] == pytest.approx(1.5) and m["b/capability_ratio/a"] == pytest.approx(1 / 1.5)
     rollout_metrics(NAMES, _pool(), REWARDS, cap, ratios, state)
     assert state.generated_tokens_total["a"] == 28
+
+
+def test_evaluation_samples_at_each_agents_training_temperature():
+    """avg@k must be drawn like the training rollouts, or a T=0.7 agent is scored at T=1."""
+    from train.config import load_config
+    from train.loop import evaluate_all
+
+    class Recorder:
+        def __init__(self, name):
+            self.name, self.kwargs = name, None
+
+        def evaluate(self, env_id, split, **kwargs):
+            self.kwargs = kwargs
+            return {}
+
+    cfg = load_config(None, ["agents.0.temperature=0.7", "agents.1.top_p=0.9"])
+    workers = [Recorder(a.name) for a in cfg.agents]
+    evaluate_all(workers, cfg, step=0)
+    assert (workers[0].kwargs["temperature"], workers[0].kwargs["top_p"]) == (0.7, 1.0)
+    assert (workers[1].kwargs["temperature"], workers[1].kwargs["top_p"]) == (1.0, 0.9)

@@ -137,7 +137,7 @@ def score_behaviour(workers, pool: Pool, external: list[Trajectory], *, shared: 
 def fill_self_logps(pool: Pool, name: str, update_out: dict) -> None:
     """After an update that scored its own samples itself (score_behaviour(shared=False)),
     record those pre-update mean log-probs in the pool (for dumps and `logp_mismatch`)."""
-    lps = update_out.pop("self_old_mean_logp", None)
+    lps = update_out.get("self_old_mean_logp")
     if lps is not None and all(lp is not None for lp in lps) and pool.from_source(name):
         pool.with_source_logps(name, lps)
 
@@ -347,6 +347,8 @@ def evaluate_all(workers, cfg, step: int) -> dict[str, dict]:
     return {w.name: w.evaluate(cfg.env.eval_id or cfg.env.id, cfg.env.eval_split, env_kwargs=dict(cfg.env.kwargs),
                                n_problems=cfg.env.eval_size, k=cfg.schedule.eval_k, greedy=True,
                                max_new_tokens=cfg.agents[i].max_new_tokens, seed=_seed(cfg.seed, 7, i),
+                               # avg@k samples as the agent samples in training, so the two compare
+                               temperature=cfg.agents[i].temperature, top_p=cfg.agents[i].top_p,
                                verifier=cfg.env.verifier)
             for i, w in enumerate(workers)}
 
