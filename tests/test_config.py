@@ -136,6 +136,8 @@ def test_missing_file_and_missing_required_agent_fields(tmp_path: Path) -> None:
 @pytest.mark.parametrize("overrides, fragment", [
     (["schedule.group_size=1"], "schedule.group_size"),
     (["agents.0.lr=0"], "agents.0.lr"),
+    (["agents.0.lr_scheduler=cosine_with_restarts"], "must be one of ('constant', 'linear', 'cosine')"),
+    (["agents.1.warmup_ratio=1"], "agents.1.warmup_ratio"),
     (["agents.1.name=llama"], "names must be unique"),
     (["agents.0.precision=fp16"], "agents.0.precision"),
     (["agents.0.generation_precision=int4"], "agents.0.generation_precision"),

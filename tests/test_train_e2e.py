@@ -27,6 +27,8 @@ PER_AGENT_KEYS = [
     "grad_norm", "capability", "cross_ratio/min", "cross_ratio/mean", "cross_ratio/max", "adv/peer_positive_share",
     "rescue_rate", "cost/responses", "cost/generated_tokens", "cost/generated_tokens_total", "nan_skips",
 ]
+# llama's lr decays linearly over the run (so resume must restore the schedule); qwen2's is constant
+LINEAR_LLAMA = "agents.0.lr_scheduler=linear"
 GLOBAL_KEYS = ["time/generate", "time/verify", "time/score", "time/update", "time/step"]
 
 
@@ -47,7 +49,7 @@ def _rows(run_dir) -> dict[int, dict]:
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("runs")
-    summary = train(_cfg(tmp, "full", "logging.dump_pools=true"))
+    summary = train(_cfg(tmp, "full", "logging.dump_pools=true", LINEAR_LLAMA))
     return tmp, summary
 
 
@@ -66,6 +68,8 @@ def test_two_agent_run_writes_metrics_pool_and_checkpoints(smoke_run):
             min(10, max(0.1, rows[1][f"{peer}/capability"] / rows[1][f"{name}/capability"])), rel=1e-5)
         # 2 prompts x 2 samples; 2 learners x 8 rows with minibatch 2 -> 4 updates each
         assert rows[1][f"{name}/cost/responses"] == 4 and rows[1][f"{name}/updates"] == 4
+        assert rows[1][f"{name}/learning_rate"] == pytest.approx(1e-4)
+        assert rows[2][f"{name}/learning_rate"] == pytest.approx(5e-5 if name == "llama" else 1e-4)
         assert rows[2][f"{name}/cost/generated_tokens_total"] == (
             rows[1][f"{name}/cost/generated_tokens"] + rows[2][f"{name}/cost/generated_tokens"])
     for key in GLOBAL_KEYS:
@@ -115,8 +119,9 @@ def test_learner_views_of_peer_text_differ_by_tokenizer(smoke_run):
 
 def test_resume_reaches_the_same_metrics_and_weights(smoke_run, tmp_path):
     full_tmp, full = smoke_run
-    first = train(_cfg(tmp_path, "part", "logging.dump_pools=true", "schedule.steps=1"))
-    resumed = train(_cfg(tmp_path, "part", "logging.dump_pools=true"), resume=first["run_dir"])
+    # the first part is a 1-step run: resuming it into 2 steps stretches llama's linear schedule
+    first = train(_cfg(tmp_path, "part", "logging.dump_pools=true", LINEAR_LLAMA, "schedule.steps=1"))
+    resumed = train(_cfg(tmp_path, "part", "logging.dump_pools=true", LINEAR_LLAMA), resume=first["run_dir"])
     a, b = _rows(full["run_dir"]), _rows(resumed["run_dir"])
     assert sorted(b) == [0, 1, 2]
     for key, value in a[2].items():

@@ -36,6 +36,7 @@ from train.config_overrides import apply_overrides, merge_yaml_file
 _DEFAULT_TASK_KWARGS: dict[str, Any] = dict(min_terms=2, max_terms=3, min_digits=1, max_digits=1)
 
 PRECISIONS = ("fp32", "bf16")
+LR_SCHEDULERS = ("constant", "linear", "cosine")
 
 
 @dataclass
@@ -130,8 +131,13 @@ class AgentConfig:
     name: str = MISSING
     # zoo name (agents/zoo.py), a local HF dir, or a hub id
     model: str = MISSING
-    # AdamW learning rate
+    # AdamW learning rate (the peak, when a schedule is set)
     lr: float = 1e-4
+    # learning-rate schedule over the run's training steps, as TRL's `lr_scheduler_type`:
+    # "constant" (the paper's), "linear" (decay to 0) or "cosine" (to 0); stepped once per training step
+    lr_scheduler: str = "constant"
+    # fraction of the run's steps spent warming the lr up linearly from 0 (TRL's `warmup_ratio`)
+    warmup_ratio: float = 0.0
     # AdamW weight decay
     weight_decay: float = 0.0
     # gradient-norm clip per optimizer update
@@ -311,6 +317,9 @@ def validate_config(cfg: TrainConfig, *, check_hardware: bool = True) -> None:
              f"{ag.name!r} must be non-empty without '/' (it prefixes metrics and names a directory)")
         need(bool(ag.model), f"{k}.model", "must be a zoo name, a model dir or a hub id")
         need(ag.lr > 0, f"{k}.lr", f"{ag.lr} must be > 0")
+        need(ag.lr_scheduler in LR_SCHEDULERS, f"{k}.lr_scheduler",
+             f"{ag.lr_scheduler!r} must be one of {LR_SCHEDULERS}")
+        need(0 <= ag.warmup_ratio < 1, f"{k}.warmup_ratio", f"{ag.warmup_ratio} must be in [0, 1)")
         need(ag.weight_decay >= 0, f"{k}.weight_decay", f"{ag.weight_decay} must be >= 0")
         need(ag.max_grad_norm > 0, f"{k}.max_grad_norm", f"{ag.max_grad_norm} must be > 0")
         need(ag.precision in PRECISIONS, f"{k}.precision", f"{ag.precision!r} must be one of {PRECISIONS}")

@@ -338,7 +338,7 @@ def build_workers(cfg, agent_dirs: dict[str, str] | None = None) -> list:
         agent = agents_lib.load(source, device=resolve_device(a), precision=a.precision,
                                 generation_precision=a.generation_precision)
         agent.name = a.name  # the run's name for it (zoo loaders name agents after the zoo entry)
-        workers.append(LocalWorker(agent, a))
+        workers.append(LocalWorker(agent, a, total_steps=cfg.schedule.steps))
     return workers
 
 

@@ -53,11 +53,13 @@ class AgentWorker(Protocol):
 class LocalWorker:
     """An in-process worker around an `agents.LLMAgent` with its own AdamW optimizer.
 
-    `config` is the agent's `AgentConfig` (lr, weight_decay, max_grad_norm, precision,
-    temperature, top_p, max_new_tokens, max_prompt_tokens, token_budget).
+    `config` is the agent's `AgentConfig` (lr, lr_scheduler, warmup_ratio, weight_decay,
+    max_grad_norm, precision, temperature, top_p, max_new_tokens, max_prompt_tokens, token_budget).
+    `total_steps` is the run's number of training steps, which the lr schedule spans; each
+    `update` call is one training step and advances the schedule once.
     """
 
-    def __init__(self, agent, config):
+    def __init__(self, agent, config, *, total_steps: int = 1):
         self.agent = agent
         self.name: str = config.name
         self.config = config
@@ -71,6 +73,8 @@ class LocalWorker:
         self.agent.model.train()
         self.optimizer = torch.optim.AdamW(self.agent.model.parameters(), lr=config.lr,
                                            weight_decay=config.weight_decay)
+        self.total_steps = total_steps
+        self.scheduler = lr_schedule(self.optimizer, config, total_steps)
         self.reference = None  # frozen copy for the KL term, made on first use (kl_beta > 0)
 
     # -- rollout -------------------------------------------------------------------------------
@@ -97,9 +101,12 @@ class LocalWorker:
             import copy
 
             self.reference = copy.deepcopy(self.agent.model).eval().requires_grad_(False)
-        return update_policy(self.agent, self.optimizer, batch, params, seed=seed, max_grad_norm=c.max_grad_norm,
-                             max_prompt_tokens=c.max_prompt_tokens, max_response_tokens=c.max_new_tokens,
-                             token_budget=c.token_budget, reference=self.reference)
+        lr = self.optimizer.param_groups[0]["lr"]
+        out = update_policy(self.agent, self.optimizer, batch, params, seed=seed, max_grad_norm=c.max_grad_norm,
+                            max_prompt_tokens=c.max_prompt_tokens, max_response_tokens=c.max_new_tokens,
+                            token_budget=c.token_budget, reference=self.reference)
+        self.scheduler.step()
+        return {**out, "learning_rate": lr}
 
     def evaluate(self, env_id, split, **kwargs):
         from train.evaluate import evaluate_agent
@@ -127,13 +134,37 @@ class LocalWorker:
                 raise ValueError(f"checkpoint {path} does not match agent {self.name!r}: missing {untied[:5]}")
 
     def state_dict(self):
-        return {"optimizer": self.optimizer.state_dict(),
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "reference": None if self.reference is None else self.reference.state_dict()}
 
     def load_state_dict(self, state):
         self.optimizer.load_state_dict(state["optimizer"])
+        # The schedule resumes at its saved position but with this config's lr and steps, so a
+        # resume that changes agents.N.lr or schedule.steps applies them (checkpoints from before
+        # lr schedules existed ran at a constant lr: position 0 of "constant" is the same thing).
+        done = state.get("scheduler", {}).get("last_epoch", 0)
+        self.scheduler = lr_schedule(self.optimizer, self.config, self.total_steps, steps_done=done)
         if state.get("reference") is not None:
             import copy
 
             self.reference = copy.deepcopy(self.agent.model).eval().requires_grad_(False)
             self.reference.load_state_dict(state["reference"])
+
+
+def lr_schedule(optimizer, config, total_steps: int, *, steps_done: int = 0):
+    """The agent's lr schedule over `total_steps` training steps, positioned after `steps_done`
+    of them: transformers' schedules, so "linear"/"cosine" with `warmup_ratio` mean what they
+    mean in TRL. The optimizer's lr is set to the one the next step uses."""
+    from transformers import (get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup,
+                              get_linear_schedule_with_warmup)
+
+    for group in optimizer.param_groups:
+        group["initial_lr"] = config.lr
+    warmup = round(config.warmup_ratio * total_steps)
+    if config.lr_scheduler == "constant":
+        return get_constant_schedule_with_warmup(optimizer, warmup, last_epoch=steps_done - 1)
+    decay = {"linear": get_linear_schedule_with_warmup, "cosine": get_cosine_schedule_with_warmup}
+    if config.lr_scheduler not in decay:
+        raise ValueError(f"agents[{config.name}].lr_scheduler={config.lr_scheduler!r}; "
+                         "use 'constant', 'linear' or 'cosine'")
+    return decay[config.lr_scheduler](optimizer, warmup, max(1, total_steps), last_epoch=steps_done - 1)
