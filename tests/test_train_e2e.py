@@ -174,7 +174,9 @@ def test_script_runs_as_a_subprocess(tmp_path):
                            f"--output_dir={tmp_path}", "--run_name", "script", "schedule.steps=1"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "start acc" in proc.stdout and "llama" in proc.stdout
+    assert "greedy start -> end" in proc.stdout and "avg@k start -> end" in proc.stdout
+    llama_line = next(line for line in proc.stdout.splitlines() if line.startswith("llama "))
+    assert llama_line.count("->") == 2  # greedy and sampled, start -> end each
     assert (tmp_path / "script" / "checkpoints" / "step_1" / "qwen2" / "config.json").is_file()
     bad = subprocess.run([sys.executable, "train/hacpo.py", "--config", "configs/smoke.yaml", "algo.alpah=3"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

@@ -431,8 +431,14 @@ def train(cfg, *, resume: str | None = None) -> dict:
 
 
 def print_summary(summary: dict) -> None:
+    """Start -> end held-out accuracy of every agent, greedy pass@1 and sampled avg@k (the two
+    can move differently: RL sharpens sampling before it changes the greedy answer)."""
     print(f"\nresults in {summary['run_dir']} (metrics.jsonl, config.yaml, checkpoints/, plots)")
-    print(f"{'agent':<12} {'start acc':>10} {'end acc':>10} {'change':>8}   (greedy, held-out)")
+    print(f"{'agent':<12} {'greedy start -> end':>24} {'change':>8}   {'avg@k start -> end':>20} {'change':>8}"
+          "   (held-out)")
     for name, end in summary["end"].items():
-        start = summary["start"].get(name, {}).get("accuracy", float("nan"))
-        print(f"{name:<12} {start:>10.3f} {end['accuracy']:>10.3f} {end['accuracy'] - start:>+8.3f}")
+        start = summary["start"].get(name, {})
+        g0, a0 = start.get("accuracy", float("nan")), start.get("avg_at_k", float("nan"))
+        g1, a1 = end["accuracy"], end.get("avg_at_k", float("nan"))
+        greedy, sampled = f"{g0:.3f} -> {g1:.3f}", f"{a0:.3f} -> {a1:.3f}"
+        print(f"{name:<12} {greedy:>24} {g1 - g0:>+8.3f}   {sampled:>20} {a1 - a0:>+8.3f}")
