@@ -165,6 +165,7 @@ def lr_schedule(optimizer, config, total_steps: int, *, steps_done: int = 0):
         return get_constant_schedule_with_warmup(optimizer, warmup, last_epoch=steps_done - 1)
     decay = {"linear": get_linear_schedule_with_warmup, "cosine": get_cosine_schedule_with_warmup}
     if config.lr_scheduler not in decay:
-        raise ValueError(f"agents[{config.name}].lr_scheduler={config.lr_scheduler!r}; "
-                         "use 'constant', 'linear' or 'cosine'")
+        from train.config import LR_SCHEDULERS  # the names the config validates against
+
+        raise ValueError(f"agents[{config.name}].lr_scheduler={config.lr_scheduler!r}; use one of {LR_SCHEDULERS}")
     return decay[config.lr_scheduler](optimizer, warmup, max(1, total_steps), last_epoch=steps_done - 1)
