@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from train.evaluate import default_batch_size, eval_indices, evaluate_agent, main, wilson_interval
+from train.evaluate import default_batch_size, eval_indices, evaluate_agent, main, paired_change, wilson_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = dict(min_terms=2, max_terms=3, min_digits=1, max_digits=1, size=40)
@@ -33,6 +33,36 @@ def test_wilson_interval_by_hand() -> None:
     # 0 of 10: lower bound exactly 0, upper z^2/(n + z^2) = 3.8415 / 13.8415 = 0.2775
     assert wilson_interval(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-4))
     assert wilson_interval(10, 10)[1] == 1.0 and wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_paired_change_by_hand() -> None:
+    # d = [1, 1, 0, -1]: mean 0.25; sd (n-1) = sqrt(2.75 / 3) = 0.957427; se = 0.478714;
+    # half = 1.959964 * 0.478714 = 0.938262 -> [-0.688262, 1.188262]
+    change, lo, hi = paired_change([0, 0, 1, 1], [1, 1, 1, 0])
+    assert change == pytest.approx(0.25)
+    assert (lo, hi) == (pytest.approx(-0.688262, abs=1e-6), pytest.approx(1.188262, abs=1e-6))
+    # pairing: the same +0.05 on 20 problems is clear when the same problems improve, and an
+    # unchanged problem adds no variance (two independent Wilson intervals would overlap)
+    before = [0.0] * 10 + [1.0] * 10
+    change, lo, hi = paired_change(before, [0.1] * 10 + [1.0] * 10)
+    assert change == pytest.approx(0.05) and lo > 0
+    with pytest.raises(ValueError, match="same problems"):
+        paired_change([0, 1, 1], [1, 1])
+
+
+def test_accuracy_changes_pairs_per_problem_scores_and_tolerates_old_results() -> None:
+    from train.loop import accuracy_changes
+
+    start = {"a": {"accuracy": 0.5, "avg_at_k": 0.25, "greedy_correct": [0, 0, 1, 1], "sampled_acc": [0, 0, 0.5, 0.5]}}
+    end = {"a": {"accuracy": 0.75, "avg_at_k": 0.5, "greedy_correct": [1, 1, 1, 0], "sampled_acc": [0.5, 0.5, 0.5, 0.5]}}
+    out = accuracy_changes(start, end)["a"]
+    assert out["greedy"]["change"] == pytest.approx(0.25)
+    assert out["greedy"]["ci95"] == [pytest.approx(-0.688262, abs=1e-6), pytest.approx(1.188262, abs=1e-6)]
+    # avg@k: d = [0.5, 0.5, 0, 0], mean 0.25, sd 0.288675, half 1.959964 * 0.144338 = 0.282897
+    assert out["avg_at_k"]["ci95"] == [pytest.approx(-0.032897, abs=1e-6), pytest.approx(0.532897, abs=1e-6)]
+    # a start evaluated before per-problem scores were kept (old checkpoint): change, no interval
+    old = accuracy_changes({"a": {"accuracy": 0.5, "avg_at_k": 0.25}}, end)["a"]
+    assert old["greedy"]["change"] == pytest.approx(0.25) and old["greedy"]["ci95"] is None
 
 
 def test_eval_subset_is_fixed_and_spans_the_split() -> None:

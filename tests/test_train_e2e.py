@@ -75,6 +75,12 @@ def test_two_agent_run_writes_metrics_pool_and_checkpoints(smoke_run):
     for key in GLOBAL_KEYS:
         assert key in rows[1]
     assert set(summary["start"]) == set(summary["end"]) == {"llama", "qwen2"}
+    saved = json.loads((run / "summary.json").read_text())
+    for name in ("llama", "qwen2"):
+        greedy = saved["change"][name]["greedy"]
+        assert greedy["start"] == summary["start"][name]["accuracy"] and greedy["end"] == summary["end"][name]["accuracy"]
+        assert greedy["ci95"][0] <= greedy["change"] <= greedy["ci95"][1]
+        assert len(summary["end"][name]["greedy_correct"]) == summary["end"][name]["n"]
 
     pool = Pool.from_jsonl(run / "pools" / "latest.jsonl")
     assert pool.step == 1 and len(pool) == 8
@@ -174,9 +180,10 @@ def test_script_runs_as_a_subprocess(tmp_path):
                            f"--output_dir={tmp_path}", "--run_name", "script", "schedule.steps=1"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "greedy start -> end" in proc.stdout and "avg@k start -> end" in proc.stdout
-    llama_line = next(line for line in proc.stdout.splitlines() if line.startswith("llama "))
-    assert llama_line.count("->") == 2  # greedy and sampled, start -> end each
+    assert "95% CI (paired)" in proc.stdout
+    llama_lines = [line.split() for line in proc.stdout.splitlines() if line.startswith("llama ")]
+    assert [line[1] for line in llama_lines] == ["greedy", "avg_at_k"]  # both, start -> end and change
+    assert all(line[3] == "->" for line in llama_lines)
     assert (tmp_path / "script" / "checkpoints" / "step_1" / "qwen2" / "config.json").is_file()
     bad = subprocess.run([sys.executable, "train/hacpo.py", "--config", "configs/smoke.yaml", "algo.alpah=3"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

@@ -111,8 +111,9 @@ class ScheduleConfig:
     group_size: int = 8
     # evaluate every N steps (and after the last); 0 = only after the last step
     eval_every: int = 25
-    # k sampled responses per problem for avg@k at evaluation (greedy pass@1 is always computed)
-    eval_k: int = 1
+    # k sampled responses per problem for avg@k at evaluation (greedy pass@1 is always computed);
+    # 8 samples make avg@k a low-noise read of the policy's own accuracy at its temperature
+    eval_k: int = 8
     # checkpoint every N steps (and after the last); 0 = only after the last step
     save_every: int = 0
     # number of most recent checkpoints kept on disk

@@ -43,6 +43,23 @@ def wilson_interval(successes: float, n: int, z: float = Z_95) -> tuple[float, f
     return lo, hi
 
 
+def paired_change(before: list[float], after: list[float], z: float = Z_95) -> tuple[float, float, float]:
+    """Change in accuracy on the SAME problems, with its paired normal 95% interval.
+
+    d_i = after_i - before_i per problem (0/1 for greedy, a fraction for avg@k);
+    change = mean(d), interval = change -/+ z * sd(d) / sqrt(n) (sd with n-1). Pairing removes
+    the problem-difficulty variance that two independent Wilson intervals would count twice, so
+    a start -> end gain can be called clear (interval above 0) on a 200-problem eval set.
+    """
+    if len(before) != len(after) or len(before) < 2:
+        raise ValueError(f"paired_change needs two equal-length lists of >= 2 per-problem scores "
+                         f"(got {len(before)} and {len(after)}): evaluate both on the same problems")
+    d = np.asarray(after, dtype=float) - np.asarray(before, dtype=float)
+    change = float(d.mean())
+    half = z * float(d.std(ddof=1)) / math.sqrt(len(d))
+    return change, change - half, change + half
+
+
 def eval_indices(num_problems: int, n: int) -> list[int]:
     """A fixed subset of n problem indices: a permutation with a constant seed, so a subset spans
     the whole split (MATH's test file is ordered by subject) yet never changes between calls."""

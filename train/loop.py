@@ -425,20 +425,44 @@ def train(cfg, *, resume: str | None = None) -> dict:
     if cfg.logging.plots:
         run.plot()
     run.close()
-    summary = {"run_dir": str(run.path), "start": state.first_eval, "end": state.last_eval}
+    summary = {"run_dir": str(run.path), "start": state.first_eval, "end": state.last_eval,
+               "change": accuracy_changes(state.first_eval, state.last_eval)}
+    run.write_json("summary.json", {"run_dir": summary["run_dir"], "change": summary["change"]})
     print_summary(summary)
     return summary
 
 
+def accuracy_changes(start: dict[str, dict], end: dict[str, dict]) -> dict[str, dict]:
+    """Per agent and metric ("greedy", "avg_at_k"): start, end, change and its paired 95% interval
+    (None where per-problem scores are missing, e.g. a checkpoint from before they were kept)."""
+    from train.evaluate import paired_change
+
+    out = {}
+    for name, e in end.items():
+        s = start.get(name, {})
+        out[name] = {}
+        for metric, acc_key, rows_key in (("greedy", "accuracy", "greedy_correct"),
+                                          ("avg_at_k", "avg_at_k", "sampled_acc")):
+            a0, a1 = s.get(acc_key), e.get(acc_key)
+            if a0 is None or a1 is None:
+                continue
+            r0, r1 = s.get(rows_key) or [], e.get(rows_key) or []
+            ci = list(paired_change(r0, r1)[1:]) if len(r0) == len(r1) >= 2 else None
+            out[name][metric] = {"start": a0, "end": a1, "change": a1 - a0, "ci95": ci}
+    return out
+
+
 def print_summary(summary: dict) -> None:
     """Start -> end held-out accuracy of every agent, greedy pass@1 and sampled avg@k (the two
-    can move differently: RL sharpens sampling before it changes the greedy answer)."""
-    print(f"\nresults in {summary['run_dir']} (metrics.jsonl, config.yaml, checkpoints/, plots)")
-    print(f"{'agent':<12} {'greedy start -> end':>24} {'change':>8}   {'avg@k start -> end':>20} {'change':>8}"
-          "   (held-out)")
-    for name, end in summary["end"].items():
-        start = summary["start"].get(name, {})
-        g0, a0 = start.get("accuracy", float("nan")), start.get("avg_at_k", float("nan"))
-        g1, a1 = end["accuracy"], end.get("avg_at_k", float("nan"))
-        greedy, sampled = f"{g0:.3f} -> {g1:.3f}", f"{a0:.3f} -> {a1:.3f}"
-        print(f"{name:<12} {greedy:>24} {g1 - g0:>+8.3f}   {sampled:>20} {a1 - a0:>+8.3f}")
+    can move differently: RL sharpens sampling before it changes the greedy answer), each change
+    with its paired 95% interval; "up"/"down" marks an interval that excludes 0."""
+    print(f"\nresults in {summary['run_dir']} (summary.json, metrics.jsonl, config.yaml, checkpoints/, plots)")
+    print(f"{'agent':<10} {'metric':<9} {'start -> end':>15} {'change':>8}  {'95% CI (paired)':<18}  (held-out)")
+    for name, metrics in summary["change"].items():
+        for metric, r in metrics.items():
+            ci, verdict = r["ci95"], ""
+            if ci is not None:
+                verdict = "up" if ci[0] > 0 else "down" if ci[1] < 0 else "within noise"
+            ci_text = f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci is not None else "n/a"
+            print(f"{name:<10} {metric:<9} {r['start']:>6.3f} -> {r['end']:.3f} {r['change']:>+8.3f}  "
+                  f"{ci_text:<18}  {verdict}")

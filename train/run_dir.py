@@ -141,6 +141,14 @@ class RunDir:
                     writer.add_scalar(key, value, int(step))
         return row
 
+    def write_json(self, name: str, obj: Any) -> Path:
+        """Write `obj` as `<run>/<name>` atomically (a kill mid-write leaves the old file)."""
+        import json
+
+        path = self.path / name
+        _write_text_atomic(path, json.dumps(obj, indent=1) + "\n")
+        return path
+
     def read_metrics(self) -> list[dict[str, Any]]:
         """metrics.jsonl rows merged by step, sorted by step."""
         if self._metrics_file is not None:

@@ -112,7 +112,11 @@ class LocalWorker:
         from train.evaluate import evaluate_agent
 
         res = evaluate_agent(self.agent, env_id, split, **kwargs)
-        return {key: res[key] for key in ("accuracy", "ci_low", "ci_high", "avg_at_k", "n")}
+        out = {key: res[key] for key in ("accuracy", "ci_low", "ci_high", "avg_at_k", "n")}
+        # per-problem scores, so the run's start -> end change gets a paired interval
+        out["greedy_correct"] = [int(r["greedy_correct"]) for r in res["per_problem"] if "greedy_correct" in r]
+        out["sampled_acc"] = [r["sampled_acc"] for r in res["per_problem"] if "sampled_acc" in r]
+        return out
 
     # -- persistence ---------------------------------------------------------------------------
     def save_pretrained(self, path):
