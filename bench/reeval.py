@@ -25,25 +25,19 @@ if __package__ in (None, ""):  # run as a file: make `import train.x` work from 
 from bench.collab_report import RUN_NAME  # noqa: E402
 
 
-def _agent_eval(model: str, cfg, agent_cfg, k: int, seed: int) -> dict:
+def _agent_eval(model: str, settings: dict) -> dict:
     import agents as agents_lib
 
-    from train.evaluate import evaluate_agent
+    from train.evaluate import evaluate_agent, scores
 
-    agent = agents_lib.load(model)
-    res = evaluate_agent(agent, cfg.env.eval_id or cfg.env.id, cfg.env.eval_split, env_kwargs=dict(cfg.env.kwargs),
-                         n_problems=cfg.env.eval_size, k=k, max_new_tokens=agent_cfg.max_new_tokens, seed=seed,
-                         temperature=agent_cfg.temperature, top_p=agent_cfg.top_p, verifier=cfg.env.verifier)
-    rows = res["per_problem"]
-    return {"accuracy": res["accuracy"], "avg_at_k": res["avg_at_k"],
-            "greedy_correct": [int(r["greedy_correct"]) for r in rows], "sampled_acc": [r["sampled_acc"] for r in rows]}
+    return scores(evaluate_agent(agents_lib.load(model), **settings))
 
 
 def reevaluate(run_dirs: list[Path], k: int = 8, seed: int = 0) -> list[dict]:
     """One row per (run, agent): {"run", "agent", "change": accuracy_changes(...)[agent]}."""
     from train.checkpoint import find_latest_checkpoint
     from train.config import load_config
-    from train.loop import accuracy_changes
+    from train.loop import accuracy_changes, eval_settings
 
     start_cache: dict[tuple, dict] = {}
     out = []
@@ -52,14 +46,14 @@ def reevaluate(run_dirs: list[Path], k: int = 8, seed: int = 0) -> list[dict]:
         ckpt = find_latest_checkpoint(run)
         if ckpt is None:
             raise SystemExit(f"{run} has no checkpoint to re-evaluate; finish or resume the run first")
-        for a in cfg.agents:
-            key = (a.model, a.temperature, a.top_p, a.max_new_tokens, cfg.env.eval_id or cfg.env.id,
-                   repr(dict(cfg.env.kwargs)), cfg.env.eval_split, cfg.env.eval_size, cfg.env.verifier)
+        for i, a in enumerate(cfg.agents):
+            settings = eval_settings(cfg, i, k=k, seed=seed)
+            key = (a.model, repr(sorted(settings.items())))
             if key not in start_cache:
-                start_cache[key] = _agent_eval(a.model, cfg, a, k, seed)
-            end = _agent_eval(str(ckpt / a.name), cfg, a, k, seed)
-            change = accuracy_changes({a.name: start_cache[key]}, {a.name: end})[a.name]
-            out.append({"run": run.name, "agent": a.name, "change": change})
+                start_cache[key] = _agent_eval(a.model, settings)
+            end = _agent_eval(str(ckpt / a.name), settings)
+            out.append({"run": run.name, "agent": a.name,
+                        "change": accuracy_changes({a.name: start_cache[key]}, {a.name: end})[a.name]})
     return out
 
 

@@ -33,7 +33,7 @@ def test_reeval_matches_the_runs_own_final_greedy_eval_and_caches_starts(two_run
     out, summaries = two_runs
     calls = []
     real = reeval._agent_eval
-    monkeypatch.setattr(reeval, "_agent_eval", lambda model, *a, **kw: calls.append(model) or real(model, *a, **kw))
+    monkeypatch.setattr(reeval, "_agent_eval", lambda model, settings: calls.append(model) or real(model, settings))
     rows = reeval.reevaluate([out / "hacpo-s0", out / "gspo-s0"], k=2)
     assert [(r["run"], r["agent"]) for r in rows] == [("hacpo-s0", "llama"), ("hacpo-s0", "qwen2"),
                                                       ("gspo-s0", "llama"), ("gspo-s0", "qwen2")]

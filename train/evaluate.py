@@ -162,6 +162,16 @@ def evaluate_agent(agent: Any, env_id: str, split: str = "test", *, env_kwargs: 
     }
 
 
+def scores(result: dict[str, Any]) -> dict[str, Any]:
+    """The compact part of an `evaluate_agent` result a trainer keeps: accuracy, its CI, avg@k, n,
+    and the per-problem scores (`greedy_correct` 0/1, `sampled_acc`) a paired change needs."""
+    rows = result["per_problem"]
+    out = {key: result[key] for key in ("accuracy", "ci_low", "ci_high", "avg_at_k", "n")}
+    out["greedy_correct"] = [int(r["greedy_correct"]) for r in rows if "greedy_correct" in r]
+    out["sampled_acc"] = [r["sampled_acc"] for r in rows if "sampled_acc" in r]
+    return out
+
+
 def save_results(result: dict[str, Any], path: str | Path, **meta: Any) -> Path:
     """Per-problem rows as JSONL (one problem per line), plus `<path>.summary.json` with the rest."""
     import json

@@ -342,15 +342,20 @@ def build_workers(cfg, agent_dirs: dict[str, str] | None = None) -> list:
     return workers
 
 
+def eval_settings(cfg, i: int, *, k: int | None = None, seed: int | None = None) -> dict:
+    """`evaluate_agent` keywords for agent i's held-out eval: the run's eval split, size, verifier
+    and k, and the agent's own generation settings."""
+    a = cfg.agents[i]
+    return dict(env_id=cfg.env.eval_id or cfg.env.id, split=cfg.env.eval_split, env_kwargs=dict(cfg.env.kwargs),
+                n_problems=cfg.env.eval_size, k=cfg.schedule.eval_k if k is None else k, greedy=True,
+                max_new_tokens=a.max_new_tokens, seed=_seed(cfg.seed, 7, i) if seed is None else seed,
+                # avg@k samples as the agent samples in training, so the two compare
+                temperature=a.temperature, top_p=a.top_p, verifier=cfg.env.verifier)
+
+
 def evaluate_all(workers, cfg, step: int) -> dict[str, dict]:
     """Held-out accuracy of every agent ALONE (greedy pass@1 and sampled avg@k)."""
-    return {w.name: w.evaluate(cfg.env.eval_id or cfg.env.id, cfg.env.eval_split, env_kwargs=dict(cfg.env.kwargs),
-                               n_problems=cfg.env.eval_size, k=cfg.schedule.eval_k, greedy=True,
-                               max_new_tokens=cfg.agents[i].max_new_tokens, seed=_seed(cfg.seed, 7, i),
-                               # avg@k samples as the agent samples in training, so the two compare
-                               temperature=cfg.agents[i].temperature, top_p=cfg.agents[i].top_p,
-                               verifier=cfg.env.verifier)
-            for i, w in enumerate(workers)}
+    return {w.name: w.evaluate(**eval_settings(cfg, i)) for i, w in enumerate(workers)}
 
 
 def train(cfg, *, resume: str | None = None) -> dict:

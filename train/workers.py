@@ -109,14 +109,9 @@ class LocalWorker:
         return {**out, "learning_rate": lr}
 
     def evaluate(self, env_id, split, **kwargs):
-        from train.evaluate import evaluate_agent
+        from train.evaluate import evaluate_agent, scores
 
-        res = evaluate_agent(self.agent, env_id, split, **kwargs)
-        out = {key: res[key] for key in ("accuracy", "ci_low", "ci_high", "avg_at_k", "n")}
-        # per-problem scores, so the run's start -> end change gets a paired interval
-        out["greedy_correct"] = [int(r["greedy_correct"]) for r in res["per_problem"] if "greedy_correct" in r]
-        out["sampled_acc"] = [r["sampled_acc"] for r in res["per_problem"] if "sampled_acc" in r]
-        return out
+        return scores(evaluate_agent(self.agent, env_id, split, **kwargs))
 
     # -- persistence ---------------------------------------------------------------------------
     def save_pretrained(self, path):
