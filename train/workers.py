@@ -36,7 +36,8 @@ class AgentWorker(Protocol):
         """One training step's optimizer updates on `batch`; returns metrics."""
 
     def evaluate(self, env_id: str, split: str, **kwargs: Any) -> dict:
-        """Held-out accuracy of this agent alone (`train.evaluate.evaluate_agent` keywords)."""
+        """Held-out accuracy of this agent alone (`train.evaluate.evaluate_agent` keywords), as
+        `train.evaluate.scores` keeps it: aggregates plus per-problem scores (plain lists)."""
 
     def save(self, path: str) -> None:
         """Write the model as a plain Hugging Face directory."""
