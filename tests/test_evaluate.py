@@ -182,3 +182,18 @@ def test_cli_hub_id_offline_fails_clearly(monkeypatch: pytest.MonkeyPatch, capsy
     assert main(["--model", "no-such-org/no-such-model", "--env", "gsm8k-v0", "--n", "2"]) == 2
     err = capsys.readouterr().err
     assert "no-such-org/no-such-model" in err and "offline" in err
+
+
+def test_summary_marks_only_changes_whose_interval_excludes_zero(capsys) -> None:
+    from train.loop import print_summary
+
+    def row(change, ci):
+        return {"start": 0.5, "end": 0.5 + change, "change": change, "ci95": ci}
+
+    print_summary({"run_dir": "runs/x", "change": {
+        "a": {"greedy": row(0.05, [0.01, 0.09]), "avg_at_k": row(-0.05, [-0.09, -0.01])},
+        "b": {"greedy": row(0.02, [-0.01, 0.05]), "avg_at_k": row(0.02, None)}}})
+    lines = {tuple(line.split()[:2]): line for line in capsys.readouterr().out.splitlines() if line[:2] in ("a ", "b ")}
+    assert lines[("a", "greedy")].endswith(" up") and lines[("a", "avg_at_k")].endswith(" down")
+    assert lines[("b", "greedy")].endswith("within noise") and "n/a" in lines[("b", "avg_at_k")]
+    assert "+0.050" in lines[("a", "greedy")] and "[+0.010, +0.090]" in lines[("a", "greedy")]
