@@ -113,6 +113,11 @@ def int8_copy(model: nn.Module) -> nn.Module:
             p.grad = g
 
 
+def cache_keyword(model: nn.Module) -> str:
+    """The forward's key/value-cache argument: transformers 5.x renamed `past_key_values` to `cache`."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 class _HFStepper:
     """The plain transformers forward with a DynamicCache, behind StaticKVDecoder's interface."""
 
@@ -183,9 +188,7 @@ class TransformersEngine:
         self.int8 = int8
         # Lean static-cache decode for Llama-family models (see fast_decode.py); others use HF's forward.
         self.fast_decode = fast_decode and fast_decode_mod.supports(model)
-        # transformers 5.x renamed the forward's `past_key_values` to `cache`; older releases only know the first.
-        params = inspect.signature(model.forward).parameters
-        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self._cache_kw = cache_keyword(model)
         self._key: tuple | None = None  # fingerprint of the weights the cached rollout model/plan were built from
         self._rollout: nn.Module | None = None
         self._plan: fast_decode_mod.DecodePlan | None = None

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from agents.batching import EncodedBatch, join_prompt_response, micro_batches
 from agents.engine import RolloutEngine, SamplingParams, TransformersEngine
 from agents.memory import PeakMemory
+from agents.shared_prefix import shared_prefix_logits, split_shared_prefix
 
 Prompt = Union[str, list[dict]]
 Precision = Literal["fp32", "bf16"]
@@ -114,6 +115,8 @@ class LLMAgent:
             model, eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
             autocast_dtype=torch.bfloat16 if gen_prec == "bf16" else None, int8=gen_prec == "int8")
         self.peak_memory_bytes = 0
+        # Score rows that share a prompt with one forward of that prompt (exact; off = plain forward).
+        self.share_prompt_forward = True
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -208,7 +211,9 @@ class LLMAgent:
     def token_logprobs(self, batch: EncodedBatch) -> Tensor:
         """(B, L) log pi(token_t | tokens before t) aligned with input_ids, 0 where response_mask is 0.
 
-        One forward (the caller chunks, e.g. with `micro_batches`). Carries grad iff grad is enabled.
+        One forward, or where rows share a prompt one forward of each distinct prompt plus one of the
+        responses (`agents.shared_prefix`; same values). The caller chunks, e.g. with `micro_batches`.
+        Carries grad iff grad is enabled.
         """
         batch = batch.to(self.device)
         b, length = batch.input_ids.shape
@@ -218,14 +223,20 @@ class LLMAgent:
         out = torch.zeros((b, length), dtype=torch.float32, device=self.device)
         if not mask.any():
             return out
-        # Only positions from the first response token's predecessor onward need logits.
-        first = int(batch.response_mask.any(dim=0).nonzero()[0].item())
-        keep = length - first + 1
+        split = split_shared_prefix(batch) if self.share_prompt_forward else None
         with PeakMemory(self.device) as mem, self._autocast():
-            logits = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                position_ids=batch.position_ids, logits_to_keep=keep).logits
-            sel = logits[:, :-1][mask[:, first - 1:]].float()  # (N, V): rows predicting response tokens
-            targets = batch.input_ids[:, first:][mask[:, first - 1:]]
+            logits = shared_prefix_logits(self.model, split) if split is not None else None
+            if logits is not None:  # each distinct prompt ran once (agents/shared_prefix.py)
+                scored = split.suffix_scored[:, 1:]
+                sel = logits[:, :-1][scored].float()  # (N, V): rows predicting response tokens
+                targets = split.suffix_ids[:, 1:][scored]
+            else:
+                # Only positions from the first response token's predecessor onward need logits.
+                first = int(batch.response_mask.any(dim=0).nonzero()[0].item())
+                logits = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                                    position_ids=batch.position_ids, logits_to_keep=length - first + 1).logits
+                sel = logits[:, :-1][mask[:, first - 1:]].float()
+                targets = batch.input_ids[:, first:][mask[:, first - 1:]]
             lp = sel.gather(1, targets[:, None]).squeeze(1) - torch.logsumexp(sel, dim=-1)
         self.peak_memory_bytes = mem.peak_bytes
         return torch.cat([out[:, :1], out[:, 1:].masked_scatter(mask, lp)], dim=1)
