@@ -59,6 +59,18 @@ class EncodedBatch:
                               (self.input_ids, self.attention_mask, self.response_mask, self.position_ids)))
 
 
+def concat(batches: Sequence[EncodedBatch]) -> EncodedBatch:
+    """Stack right-padded batches row-wise, padding each to the widest (pads: id 0, masked out)."""
+    width = max(b.input_ids.shape[1] for b in batches)
+
+    def pad(t: Tensor, value) -> Tensor:
+        return torch.nn.functional.pad(t, (0, width - t.shape[1]), value=value)
+
+    return EncodedBatch(*(torch.cat([pad(getattr(b, f), fill) for b in batches])
+                          for f, fill in (("input_ids", 0), ("attention_mask", 0), ("response_mask", False),
+                                          ("position_ids", 0))))
+
+
 def pad_right(sequences: Sequence[Sequence[int]], response_starts: Sequence[int], pad_id: int) -> EncodedBatch:
     """Right-pad token sequences; tokens at index >= response_starts[i] form row i's response."""
     if not sequences:

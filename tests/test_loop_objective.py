@@ -175,3 +175,42 @@ def test_own_old_logps_from_the_first_forward_equal_a_separate_pass(agents_pair,
     for p_own, p_exp, p0 in zip(a_own.model.parameters(), a_exp.model.parameters(), agent.model.parameters()):
         torch.testing.assert_close(p_own, p_exp, atol=1e-5, rtol=1e-4)
     assert any(not torch.equal(p, p0) for p, p0 in zip(a_own.model.parameters(), agent.model.parameters()))
+
+
+def test_self_and_cross_rows_of_a_mini_batch_run_as_one_forward_sharing_their_prompts(agents_pair, monkeypatch):
+    """Own ids and re-tokenised peer text share one forward per mini-batch; the gradients equal
+    those of the plain forward (no prompt sharing)."""
+    learner, source = agents_pair
+    own = learner.generate(PROMPTS, n=2, max_new_tokens=5, seed=3)
+    peer = source.generate(PROMPTS, n=2, max_new_tokens=5, seed=4)
+    rows = LearnerBatch()
+    for p, g in zip(PROMPTS, own):
+        for s in g:
+            rows.add(prompt=p, response_ids=s.token_ids, objective="gspo", advantage=0.5 - len(rows) / 7,
+                     old_mean_logp=-3.0, is_self=True)
+    for p, g in zip(PROMPTS, peer):
+        for s in g:
+            rows.add(prompt=p, response=s.text or "#", append_eos=s.finished, objective="cross",
+                     advantage=1.0 - len(rows) / 9, coef=1.5, old_mean_logp=-2.5)
+    import agents.llm
+
+    forwards, shared_runs = [], []
+    real = type(learner).token_logprobs
+    monkeypatch.setattr(type(learner), "token_logprobs", lambda self, b: forwards.append(len(b)) or real(self, b))
+    real_shared = agents.llm.shared_prefix_logits
+    monkeypatch.setattr(agents.llm, "shared_prefix_logits", lambda *a: shared_runs.append(1) or real_shared(*a))
+
+    def run(share: bool):
+        learner.share_prompt_forward = share
+        opt = RecordingOptimizer(learner.model)
+        update_policy(learner, opt, rows, UpdateParams(minibatch_size=6, shuffle=True), seed=2, max_grad_norm=1e9,
+                      max_prompt_tokens=256, max_response_tokens=6, token_budget=8192)
+        learner.share_prompt_forward = True
+        return opt.steps
+
+    shared = run(True)
+    assert forwards == [6, 6]  # 12 rows, 2 mini-batches, each one forward over self and cross rows alike
+    assert shared_runs == [1, 1]  # ... in which rows of one prompt share its forward
+    for got, want in zip(shared, run(False)):
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, atol=1e-6, rtol=1e-4)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from agents.batching import concat
 from train import core
 
 OBJECTIVES = ("gspo", "grpo", "cross")
@@ -143,18 +144,13 @@ def update_policy(agent, optimizer, rows: LearnerBatch, params: UpdateParams, *,
         return {"nan_skips": 0.0, "nan_consecutive": 0.0}
     if params.minibatch_size < 1:
         raise ValueError(f"algo.minibatch_size must be >= 1, got {params.minibatch_size}")
-    # Encode each kind once: own sampled ids vs re-tokenised text (different encode paths).
+    # Own sampled ids and re-tokenised text take different encode paths; one batch holds both, so
+    # a mini-batch is one forward in which rows of the same prompt share its tokens' computation.
     own = [i for i in range(n) if rows.response_ids[i] is not None]
     text = [i for i in range(n) if rows.response_ids[i] is None]
-    groups = []  # (row indices, EncodedBatch)
-    for idx in (own, text):
-        if idx:
-            groups.append((idx, _encode_rows(agent, rows, idx, max_prompt_tokens=max_prompt_tokens,
-                                              max_response_tokens=max_response_tokens)))
-    where = {}  # row -> (group, position in group)
-    for g, (idx, _) in enumerate(groups):
-        for pos, i in enumerate(idx):
-            where[i] = (g, pos)
+    enc = concat([_encode_rows(agent, rows, idx, max_prompt_tokens=max_prompt_tokens,
+                               max_response_tokens=max_response_tokens) for idx in (own, text) if idx])
+    at = {i: pos for pos, i in enumerate(own + text)}  # row -> its position in enc
 
     order = list(range(n))
     if params.shuffle:
@@ -171,17 +167,16 @@ def update_policy(agent, optimizer, rows: LearnerBatch, params: UpdateParams, *,
     old_tok = list(rows.old_token_logps)
     first = set(order[:mb_size])
     ref_lps: dict[int, list[float]] = {}
-    for g, (idx, enc) in enumerate(groups):
-        todo = [p for p, i in enumerate(idx) if old_mean[i] is None and i not in first]
-        if todo:
-            for p, lps in zip(todo, score_rows(agent, enc.select(todo), token_budget=token_budget)):
-                old_mean[idx[p]] = sum(lps) / max(len(lps), 1)
-                old_tok[idx[p]] = lps
-        self_pos = [p for p, i in enumerate(idx) if rows.is_self[i]]
-        if params.kl_beta > 0 and self_pos:
-            with _swapped_model(agent, reference):
-                for p, lps in zip(self_pos, score_rows(agent, enc.select(self_pos), token_budget=token_budget)):
-                    ref_lps[idx[p]] = lps
+    todo = [i for i in range(n) if old_mean[i] is None and i not in first]
+    if todo:
+        for i, lps in zip(todo, score_rows(agent, enc.select([at[i] for i in todo]), token_budget=token_budget)):
+            old_mean[i] = sum(lps) / max(len(lps), 1)
+            old_tok[i] = lps
+    self_rows = [i for i in range(n) if rows.is_self[i]]
+    if params.kl_beta > 0 and self_rows:
+        with _swapped_model(agent, reference):
+            batch = enc.select([at[i] for i in self_rows])
+            ref_lps = dict(zip(self_rows, score_rows(agent, batch, token_budget=token_budget)))
 
     metrics: dict[str, list[float]] = {k: [] for k in ("loss", "grad_norm")}
     stats = {"self": [0.0, 0.0, 0.0], "cross": [0.0, 0.0, 0.0]}  # clipped-low, clipped-high, count
@@ -191,64 +186,58 @@ def update_policy(agent, optimizer, rows: LearnerBatch, params: UpdateParams, *,
         mini = order[start:start + mb_size]
         optimizer.zero_grad(set_to_none=True)
         total_loss, finite = 0.0, True
-        for g, (idx, enc) in enumerate(groups):
-            local = [where[i][1] for i in mini if where[i][0] == g]
-            if not local:
-                continue
-            sub = enc.select(local)
-            for micro_idx, micro in agent.micro_batches(sub, token_budget=token_budget):
-                rows_here = [idx[local[int(j)]] for j in micro_idx]
-                lp, mask = _response_logps(agent, micro)
-                ntok = mask.sum(-1).clamp(min=1)
-                new_mean = (lp * mask).sum(-1) / ntok
-                if m == 0:
-                    for r, i in enumerate(rows_here):
-                        if old_mean[i] is None:  # pre-update == this pass: no step taken yet
-                            old_mean[i] = float(new_mean[r].detach())
-                            if rows.objective[i] == "grpo":  # only token-level rows read these
-                                old_tok[i] = lp[r][mask[r].bool()].detach().tolist()
-                pieces = []  # per-kind objectives; the loss only needs their sum
-                dev = lp.device
-                adv = torch.tensor([rows.advantages[i] for i in rows_here], device=dev)
-                kinds = [rows.objective[i] for i in rows_here]
-                for kind in set(kinds):
-                    sel = torch.tensor([k == kind for k in kinds], device=dev)
-                    old = torch.tensor([old_mean[i] for i, k in zip(rows_here, kinds) if k == kind], device=dev)
-                    if kind == "gspo":
-                        o, met = core.gspo_self_objective(new_mean[sel], old, adv[sel], params.eps_low,
-                                                          params.eps_high)
-                        _accumulate(stats, "self", met["clip/self_low_frac"], met["clip/self_high_frac"], met["count"])
-                    elif kind == "grpo":
-                        sel_rows = [i for i, k in zip(rows_here, kinds) if k == kind]
-                        old_t = _scatter_tokens(mask[sel], [old_tok[i] for i in sel_rows])
-                        o, met = core.grpo_token_objective(lp[sel], old_t, mask[sel], adv[sel],
-                                                           params.grpo_eps_low, params.grpo_eps_high)
-                        _accumulate(stats, "self", met["clip/token_low_frac"], met["clip/token_high_frac"],
-                                    met["count"])
-                    else:
-                        coef = torch.tensor([rows.coef[i] for i, k in zip(rows_here, kinds) if k == kind], device=dev)
-                        o, met = core.cross_objective(new_mean[sel], old, adv[sel], coef, alpha=params.alpha,
-                                                      delta=params.delta, delta_step=params.delta_step, m=m,
-                                                      clip=params.cross_clip, stepwise=params.stepwise)
-                        _accumulate(stats, "cross", met["clip/cross_low_frac"], met["clip/cross_high_frac"],
-                                    met["count"])
-                        cross_ratio["min"] = min(cross_ratio["min"], met["cross_ratio/min"])
-                        cross_ratio["max"] = max(cross_ratio["max"], met["cross_ratio/max"])
-                        cross_ratio["sum"] += met["cross_ratio/mean"] * met["count"]
-                        cross_ratio["count"] += met["count"]
-                    pieces.append(o)
-                loss_sum = -torch.cat(pieces).sum()
-                if params.kl_beta > 0:
-                    loss_sum = loss_sum + params.kl_beta * _self_kl(lp, mask, rows_here, rows, ref_lps).sum()
-                # sum / (mini-batch size): micro-batch losses add up to the mini-batch mean
-                loss = loss_sum / len(mini)
-                if not torch.isfinite(loss):
-                    finite = False
-                    break
-                loss.backward()
-                total_loss += float(loss.detach())
-            if not finite:
+        sub = enc.select([at[i] for i in mini])
+        for micro_idx, micro in agent.micro_batches(sub, token_budget=token_budget):
+            rows_here = [mini[int(j)] for j in micro_idx]
+            lp, mask = _response_logps(agent, micro)
+            ntok = mask.sum(-1).clamp(min=1)
+            new_mean = (lp * mask).sum(-1) / ntok
+            if m == 0:
+                for r, i in enumerate(rows_here):
+                    if old_mean[i] is None:  # pre-update == this pass: no step taken yet
+                        old_mean[i] = float(new_mean[r].detach())
+                        if rows.objective[i] == "grpo":  # only token-level rows read these
+                            old_tok[i] = lp[r][mask[r].bool()].detach().tolist()
+            pieces = []  # per-kind objectives; the loss only needs their sum
+            dev = lp.device
+            adv = torch.tensor([rows.advantages[i] for i in rows_here], device=dev)
+            kinds = [rows.objective[i] for i in rows_here]
+            for kind in set(kinds):
+                sel = torch.tensor([k == kind for k in kinds], device=dev)
+                old = torch.tensor([old_mean[i] for i, k in zip(rows_here, kinds) if k == kind], device=dev)
+                if kind == "gspo":
+                    o, met = core.gspo_self_objective(new_mean[sel], old, adv[sel], params.eps_low,
+                                                      params.eps_high)
+                    _accumulate(stats, "self", met["clip/self_low_frac"], met["clip/self_high_frac"], met["count"])
+                elif kind == "grpo":
+                    sel_rows = [i for i, k in zip(rows_here, kinds) if k == kind]
+                    old_t = _scatter_tokens(mask[sel], [old_tok[i] for i in sel_rows])
+                    o, met = core.grpo_token_objective(lp[sel], old_t, mask[sel], adv[sel],
+                                                       params.grpo_eps_low, params.grpo_eps_high)
+                    _accumulate(stats, "self", met["clip/token_low_frac"], met["clip/token_high_frac"],
+                                met["count"])
+                else:
+                    coef = torch.tensor([rows.coef[i] for i, k in zip(rows_here, kinds) if k == kind], device=dev)
+                    o, met = core.cross_objective(new_mean[sel], old, adv[sel], coef, alpha=params.alpha,
+                                                  delta=params.delta, delta_step=params.delta_step, m=m,
+                                                  clip=params.cross_clip, stepwise=params.stepwise)
+                    _accumulate(stats, "cross", met["clip/cross_low_frac"], met["clip/cross_high_frac"],
+                                met["count"])
+                    cross_ratio["min"] = min(cross_ratio["min"], met["cross_ratio/min"])
+                    cross_ratio["max"] = max(cross_ratio["max"], met["cross_ratio/max"])
+                    cross_ratio["sum"] += met["cross_ratio/mean"] * met["count"]
+                    cross_ratio["count"] += met["count"]
+                pieces.append(o)
+            loss_sum = -torch.cat(pieces).sum()
+            if params.kl_beta > 0:
+                loss_sum = loss_sum + params.kl_beta * _self_kl(lp, mask, rows_here, rows, ref_lps).sum()
+            # sum / (mini-batch size): micro-batch losses add up to the mini-batch mean
+            loss = loss_sum / len(mini)
+            if not torch.isfinite(loss):
+                finite = False
                 break
+            loss.backward()
+            total_loss += float(loss.detach())
         grad_norm = float("nan")
         if finite:
             params_list = [p for p in agent.model.parameters() if p.grad is not None]
