@@ -47,39 +47,35 @@ def split_shared_prefix(batch: EncodedBatch) -> PrefixSplit | None:
     than 2 real tokens (nothing to share).
     """
     lengths = batch.lengths
+    dev = batch.input_ids.device
     has_resp = batch.response_mask.any(dim=1)
     first_resp = batch.response_mask.float().argmax(dim=1)
     cut = torch.where(has_resp, first_resp - 1, lengths - 1)  # prefix length per row
     if len(batch) < 2 or bool((cut < 1).any()):
         return None
-    ids = batch.input_ids.tolist()
-    cuts = cut.tolist()
-    keys: dict[tuple[int, ...], int] = {}
-    owner = [keys.setdefault(tuple(row[:c]), len(keys)) for row, c in zip(ids, cuts)]
+    width_p = int(cut.max())
+    in_prefix = torch.arange(width_p, device=dev)[None, :] < cut[:, None]
+    # -1 past each row's cut (no token id is negative), so equal prefixes are equal rows.
+    prefixes, owner = torch.unique(batch.input_ids[:, :width_p].masked_fill(~in_prefix, -1), dim=0,
+                                   return_inverse=True)
     suffix_len = lengths - cut
-    width_p, width_s = max(cuts), int(suffix_len.max())
-    if len(keys) * width_p + len(batch) * width_s >= len(batch) * batch.input_ids.shape[1]:
+    width_s = int(suffix_len.max())
+    if len(prefixes) * width_p + len(batch) * width_s >= len(batch) * batch.input_ids.shape[1]:
         return None
 
-    prefix_ids = torch.zeros((len(keys), width_p), dtype=torch.long)  # pads: any id, masked out
-    prefix_mask = torch.zeros((len(keys), width_p), dtype=torch.long)
-    for key, u in keys.items():
-        prefix_ids[u, :len(key)] = torch.tensor(key, dtype=torch.long)
-        prefix_mask[u, :len(key)] = 1
-    prefix_positions = torch.arange(width_p)[None, :] * prefix_mask
-
-    cols = cut[:, None] + torch.arange(width_s)[None, :]
-    real = torch.arange(width_s)[None, :] < suffix_len[:, None]
-    cols = torch.where(real, cols, torch.zeros_like(cols))  # pads read column 0, masked out below
+    prefix_mask = (prefixes >= 0).long()
+    steps = torch.arange(width_s, device=dev)[None, :]
+    real = steps < suffix_len[:, None]
+    cols = torch.where(real, cut[:, None] + steps, 0)  # pads read column 0, masked out below
     suffix_mask = real.long()
     return PrefixSplit(
-        prefix_ids=prefix_ids.to(batch.input_ids.device),
-        prefix_mask=prefix_mask.to(batch.input_ids.device),
-        prefix_positions=prefix_positions.to(batch.input_ids.device),
-        owner=torch.tensor(owner, dtype=torch.long, device=batch.input_ids.device),
+        prefix_ids=prefixes.clamp(min=0),  # pads: any id, masked out
+        prefix_mask=prefix_mask,
+        prefix_positions=torch.arange(width_p, device=dev)[None, :] * prefix_mask,
+        owner=owner,
         suffix_ids=batch.input_ids.gather(1, cols) * suffix_mask,
         suffix_mask=suffix_mask,
-        suffix_positions=torch.where(real, cut[:, None] + torch.arange(width_s)[None, :], 0),
+        suffix_positions=cols * suffix_mask,
         suffix_scored=batch.response_mask.gather(1, cols) & real,
     )
 
