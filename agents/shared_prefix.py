@@ -20,6 +20,8 @@ from torch import Tensor, nn
 from agents.batching import EncodedBatch
 from agents.engine import cache_keyword
 
+MIN_SAVING = 0.9  # share only when the two forwards cover at most 90% of the plain forward's padded tokens
+
 
 @dataclass(frozen=True)
 class PrefixSplit:
@@ -41,7 +43,7 @@ class PrefixSplit:
 
 
 def split_shared_prefix(batch: EncodedBatch) -> PrefixSplit | None:
-    """Cut each row one token before its first response token; None when that saves no tokens.
+    """Cut each row one token before its first response token; None unless that saves >= 10% of tokens.
 
     A row without response tokens is cut before its last token. None also when a row has fewer
     than 2 real tokens (nothing to share).
@@ -60,8 +62,8 @@ def split_shared_prefix(batch: EncodedBatch) -> PrefixSplit | None:
                                    return_inverse=True)
     suffix_len = lengths - cut
     width_s = int(suffix_len.max())
-    if len(prefixes) * width_p + len(batch) * width_s >= len(batch) * batch.input_ids.shape[1]:
-        return None
+    if len(prefixes) * width_p + len(batch) * width_s > MIN_SAVING * len(batch) * batch.input_ids.shape[1]:
+        return None  # too few tokens saved to pay for a second forward call
 
     prefix_mask = (prefixes >= 0).long()
     steps = torch.arange(width_s, device=dev)[None, :]

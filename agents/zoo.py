@@ -172,6 +172,10 @@ def warm_start(agent: LLMAgent, spec: ZooSpec, *, steps: int | None = None, log_
     sched = torch.optim.lr_scheduler.LambdaLR(  # linear warmup then linear decay to 10%
         opt, lambda s: min((s + 1) / warmup, max(0.1, 1 - (s - warmup) / max(1, steps - warmup))))
     agent.model.train()
+    # The plain forward keeps the built models bit-identical to those every published result used
+    # (shared-prefix scoring rounds differently, and 250-700 SFT steps amplify that); SFT batches
+    # of distinct problems rarely share a prompt, so sharing would save nothing here.
+    sharing, agent.share_prompt_forward = agent.share_prompt_forward, False
     start, loss_value = time.perf_counter(), float("nan")
     for step in range(steps):
         idx = torch.randint(len(batch), (spec.sft_batch,), generator=gen)
@@ -187,6 +191,7 @@ def warm_start(agent: LLMAgent, spec: ZooSpec, *, steps: int | None = None, log_
         if log_every and step % log_every == 0:
             print(f"[zoo] {agent.name} step {step} loss {loss_value:.3f}", flush=True)
     agent.model.eval()
+    agent.share_prompt_forward = sharing
     return {"steps": steps, "final_loss": loss_value, "seconds": time.perf_counter() - start}
 
 
