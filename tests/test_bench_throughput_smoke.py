@@ -40,8 +40,10 @@ def test_throughput_quick_phases_and_scaling(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("trl") is None,
                     reason="trl is not installed; the TRL comparison needs the bench extra: pip install -e '.[bench]'")
 def test_throughput_quick_trl_comparison():
-    text = _run("--parts", "trl")
+    text = _run("--parts", "trl", "--trl-repeats", "2")
     assert "| hacrl gspo |" in text and "GRPOTrainer |" in text
+    assert [line.split("|")[1].strip() for line in text.splitlines() if line.startswith(("| 1 |", "| 2 |"))] == ["1", "2"]
+    assert "(median of the runs)" in text
     rows = [line for line in text.splitlines() if line.startswith(("| hacrl gspo |", "| TRL "))]
     # both sides did 2 optimizer updates and generated exactly P*G*T = 2*2*4 tokens per RL step
     for row in rows:
