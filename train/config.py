@@ -101,16 +101,17 @@ class EnvConfig:
 class ScheduleConfig:
     """How long to train, batch shapes, and how often to evaluate and save."""
 
-    # training steps (one prompt batch each). 100 x 32 prompts: with 8 prompts per step (24 or
-    # 100 steps) held-out accuracy did not move; 32 gave +7 to +8.5 points greedy (seed 1) and
-    # +5.5 to +8 sampled (seeds 0 and 1) after 100 steps, about 5 s a step on 2 cores (docs/results.md)
-    steps: int = 100
+    # training steps (one prompt batch each). 150 x 32 prompts: with 8 prompts per step held-out
+    # accuracy did not move; at 100 steps llama's sampled gain on seed 0 was +1.4 to +4.7 points
+    # depending on float rounding alone, at 150 +4.7 to +8.6 (docs/results.md). About 3.5 s a
+    # step on 2 cores since shared-prefix scoring: 10-11 min fresh, zoo build included.
+    steps: int = 150
     # prompts per step, shared by every agent
     prompts_per_step: int = 32
     # G: responses per agent per prompt
     group_size: int = 8
     # evaluate every N steps (and after the last); 0 = only after the last step
-    eval_every: int = 25
+    eval_every: int = 50
     # k sampled responses per problem for avg@k at evaluation (greedy pass@1 is always computed);
     # with 32, sampling noise no longer hides a 3-5 point change on 200 problems (docs/results.md)
     eval_k: int = 32
