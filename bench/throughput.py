@@ -317,6 +317,8 @@ def main(argv: list[str] | None = None) -> dict:
         case = Case(**{**case, "agents": tuple(case["agents"]), "model_dirs": tuple(case["model_dirs"])})
         print(json.dumps(run_isolated(side, case, in_process=True)))
         return {}
+    if args.trl_repeats < 1:
+        parser.error(f"--trl-repeats must be >= 1, got {args.trl_repeats}")
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = sorted(set(parts) - {"trl", "phases", "scaling"})
     if unknown:
@@ -336,7 +338,7 @@ def main(argv: list[str] | None = None) -> dict:
             load_agent(base.agents[0], base.untrained).save_pretrained(model_dir)
             # the batch whatever --prompts says: 8 prompts x 8 responses x 32 tokens
             trl_case = base if args.quick else replace(base, prompts=8, group=8, tokens=32, steps=args.trl_steps)
-            out["trl"] = part_trl(trl_case, in_process, model_dir, repeats=max(1, args.trl_repeats))
+            out["trl"] = part_trl(trl_case, in_process, model_dir, repeats=args.trl_repeats)
         if "phases" in parts:
             out["phases"] = part_phases(base, in_process)
         if "scaling" in parts:
