@@ -100,13 +100,15 @@ def _prefix_cache(model: nn.Module, width: int):
         cache = DynamicCache(config=config)
     except (TypeError, ValueError):
         return None
-    for layer in getattr(cache, "layers", None) or []:
+    if not hasattr(cache, "layers"):
+        return None
+    for layer in cache.layers:
         if type(layer) is DynamicSlidingWindowLayer:
             if width >= layer.sliding_window:
                 return None
         elif type(layer) is not DynamicLayer:
             return None
-    return cache if hasattr(cache, "layers") else None
+    return cache
 
 
 def shared_prefix_logits(model: nn.Module, split: PrefixSplit) -> Tensor | None:
