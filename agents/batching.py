@@ -76,14 +76,12 @@ def pad_right(sequences: Sequence[Sequence[int]], response_starts: Sequence[int]
     if not sequences:
         raise ValueError("cannot build an EncodedBatch from zero sequences; pass at least one prompt")
     width = max(len(s) for s in sequences)
-    batch = len(sequences)
-    input_ids = torch.full((batch, width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((batch, width), dtype=torch.long)
-    response_mask = torch.zeros((batch, width), dtype=torch.bool)
-    for i, (seq, start) in enumerate(zip(sequences, response_starts)):
-        input_ids[i, : len(seq)] = torch.as_tensor(list(seq), dtype=torch.long)
-        attention_mask[i, : len(seq)] = 1
-        response_mask[i, start: len(seq)] = True
+    # One tensor from padded lists and masks by comparison: per-row tensor writes cost ~10 us each.
+    input_ids = torch.tensor([[*s, *[pad_id] * (width - len(s))] for s in sequences], dtype=torch.long)
+    cols = torch.arange(width)
+    ends = torch.tensor([len(s) for s in sequences])[:, None]
+    attention_mask = (cols < ends).long()
+    response_mask = (cols >= torch.tensor(list(response_starts))[:, None]) & (cols < ends)
     position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0) * attention_mask
     return EncodedBatch(input_ids, attention_mask, response_mask, position_ids)
 

@@ -7,6 +7,7 @@ with the agent's own template, `encode` re-tokenizes any agent's response text f
 
 from __future__ import annotations
 
+import json
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,13 @@ def _eos_ids(tokenizer, generation_config) -> list[int]:
         if int(i) not in ids:
             ids.append(int(i))
     return ids
+
+
+def _prompt_key(prompt: Prompt) -> tuple[bool, str]:
+    """Equal for equal prompts (a str, or messages compared by content)."""
+    if isinstance(prompt, str):
+        return True, prompt
+    return False, json.dumps(prompt, sort_keys=True, default=repr)
 
 
 class LLMAgent:
@@ -156,8 +164,13 @@ class LLMAgent:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def prompt_token_ids(self, prompts: Sequence[Prompt]) -> list[list[int]]:
-        texts = [self.format_prompt(p) for p in prompts]
-        return [list(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        # Training batches repeat each prompt G times per agent: template and tokenize it once.
+        slot: dict[tuple[bool, str], int] = {}
+        first = [slot.setdefault(_prompt_key(p), i) for i, p in enumerate(prompts)]
+        unique = sorted(set(first))
+        texts = [self.format_prompt(prompts[i]) for i in unique]
+        ids = dict(zip(unique, self.tokenizer(texts, add_special_tokens=False)["input_ids"]))
+        return [list(ids[i]) for i in first]
 
     def generate(self, prompts: Sequence[Prompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
                  max_new_tokens: int = 128, seed: int | None = None, greedy: bool = False,
