@@ -135,12 +135,13 @@ class StaticKVDecoder:
         sign = torch.ones(self.plan.head_dim, dtype=sin.dtype, device=device)
         sign[:half] = -1
         self.cos, self.sin = cos[:, :, None, :], (sin * sign)[:, :, None, :]  # (B, total, 1, hd)
-        self.padded = not bool(attention_mask.all())
         ones = torch.ones((b, max_new_tokens), dtype=torch.bool, device=device)
         self.key_ok = torch.cat([attention_mask.bool(), ones], dim=1)[:, None, None, :]  # (B, 1, 1, total)
-        # Additive form for decode attention: 0 where a key may be attended, -inf on left padding.
-        self.key_bias = torch.zeros(self.key_ok.shape, dtype=torch.float32, device=device).masked_fill(
-            ~self.key_ok, float("-inf"))
+        # Additive form for decode attention, one row per (batch row, KV head) as its batched matmul
+        # sees them: 0 where a key may be attended, -inf on left padding.
+        kv = plan.kv_heads
+        self.key_bias = torch.zeros((b, kv, 1, self.total), dtype=torch.float32, device=device).masked_fill(
+            ~self.key_ok, float("-inf")).view(b * kv, 1, self.total)
         self.k: Tensor | None = None  # allocated on first write, in the dtype the projections produce
         self.v: Tensor | None = None
 
@@ -148,7 +149,9 @@ class StaticKVDecoder:
         """Keep only batch rows `keep` (rows that are still generating)."""
         self.k, self.v = self.k[:, keep], self.v[:, keep]
         self.cos, self.sin = self.cos[keep], self.sin[keep]
-        self.key_ok, self.key_bias = self.key_ok[keep], self.key_bias[keep]
+        kv = self.plan.kv_heads
+        self.key_ok = self.key_ok[keep]
+        self.key_bias = self.key_bias.view(-1, kv, 1, self.total)[keep].view(-1, 1, self.total)
 
     def prefill(self, input_ids: Tensor, n: int = 1) -> Tensor:
         """Prompt pass over (B, W) left-padded ids; returns the next-token logits (B, V).
@@ -173,7 +176,7 @@ class StaticKVDecoder:
     def step(self, tokens: Tensor, t: int) -> Tensor:
         """Feed new token number t (B,) of every live row; returns the next-token logits (B, V)."""
         col = self.width + t
-        return self._forward(tokens[:, None], col, self.key_bias[..., : col + 1] if self.padded else None)
+        return self._forward(tokens[:, None], col, self.key_bias[..., : col + 1])
 
     def _forward(self, ids: Tensor, col: int, mask: Tensor | None, rows: slice = slice(None)) -> Tensor:
         """ids (b, S) for batch rows `rows` of the cache, written at columns col..col+S-1."""
@@ -197,12 +200,12 @@ class StaticKVDecoder:
             if s == 1:
                 # Decode: query heads grouped per KV head (HF's repeat_kv order), so K/V are never copied;
                 # plain matmul attention, because for one query CPU SDPA kernels cost ~10x more here.
-                q = qk[:, 0, :heads].reshape(b, kv, heads // kv, hd) * p.scaling
-                scores = torch.matmul(q, keys.transpose(-1, -2))                  # (B, KV, rep, T)
-                if mask is not None:
-                    scores = scores + mask
-                attn = torch.matmul(torch.softmax(scores, dim=-1, dtype=torch.float32).to(values.dtype),
-                                    values).reshape(b, 1, heads * hd)
+                # (B*KV) batched matmuls; the key bias (left padding) is added inside baddbmm.
+                q = qk[:, 0, :heads].reshape(b * kv, heads // kv, hd) * p.scaling
+                keys_t = keys.reshape(b * kv, end, hd).transpose(1, 2)
+                scores = torch.baddbmm(mask.to(q.dtype), q, keys_t)                  # (B*KV, rep, T)
+                attn = torch.bmm(torch.softmax(scores, dim=-1, dtype=torch.float32).to(values.dtype),
+                                 values.reshape(b * kv, end, hd)).reshape(b, 1, heads * hd)
             else:
                 q = qk[:, :, :heads].transpose(1, 2)
                 if _GQA_SDPA:

@@ -129,6 +129,23 @@ def test_encode_layout_and_eos(agents) -> None:
         agent.encode(["hi"], responses=["a", "b"])
 
 
+def test_repeated_prompts_are_templated_once_with_the_same_ids(agents, monkeypatch) -> None:
+    """A training batch repeats each prompt G times: ids as if each were encoded alone, one template each."""
+    import json
+
+    agent = agents["tiny-llama-bpe"]
+    messages = PROMPTS[2]
+    rows = [PROMPTS[0], copy.deepcopy(messages), PROMPTS[1], PROMPTS[0], messages, json.dumps(messages, sort_keys=True)]
+    alone = [agent.prompt_token_ids([p])[0] for p in rows]
+    calls = []
+    monkeypatch.setattr(agent, "format_prompt", lambda p, f=agent.format_prompt: calls.append(p) or f(p))
+    assert agent.prompt_token_ids(rows) == alone
+    # equal content (an equal copy of the messages) is one prompt; a str holding their JSON is not
+    assert len(calls) == 4 and alone[1] == alone[4] and alone[5] != alone[1]
+    batch = agent.encode(rows, response_ids=[[5, 6]] * len(rows))
+    assert batch.input_ids[3].tolist() == batch.input_ids[0].tolist()
+
+
 def test_cross_tokenizer_scoring_uses_learner_tokens(agents) -> None:
     source, learner = agents["tiny-neox-bpe"], agents["tiny-qwen2-char"]
     sampled = source.generate(PROMPTS[:2], n=2, max_new_tokens=6, seed=5)
@@ -184,6 +201,20 @@ def test_bf16_autocast_keeps_fp32_weights_and_stays_close(agents) -> None:
     assert next(fast.model.parameters()).dtype == torch.float32
     assert (exact - approx).abs().max() < 0.1
     assert fast.generate(PROMPTS[:1], n=2, max_new_tokens=4, seed=0)[0][0].num_tokens >= 1
+
+
+def test_bf16_weights_decode_through_the_fast_path(agents) -> None:
+    """A model stored in bf16 (e.g. loaded that way on a GPU) decodes with bf16 attention inputs,
+    left padding included; its sampled log-probs stay close to the model's own re-scoring."""
+    base = agents["tiny-llama-bpe"]
+    agent = LLMAgent(copy.deepcopy(base.model).to(torch.bfloat16), base.tokenizer, name="bf16-weights")
+    assert agent.engine.fast_decode
+    samples = [s for group in agent.generate(PROMPTS, n=2, max_new_tokens=6, seed=1) for s in group]
+    batch = agent.encode([p for p in PROMPTS for _ in range(2)], response_ids=[s.token_ids for s in samples])
+    with torch.no_grad():
+        rescored = agent.token_logprobs(batch)
+    for i, s in enumerate(samples):
+        torch.testing.assert_close(rescored[i][batch.response_mask[i]], torch.tensor(s.logprobs), atol=0.1, rtol=0)
 
 
 def test_save_pretrained_loads_with_plain_transformers(agents, tmp_path) -> None:
