@@ -214,3 +214,45 @@ def test_self_and_cross_rows_of_a_mini_batch_run_as_one_forward_sharing_their_pr
     for got, want in zip(shared, run(False)):
         for g, w in zip(got, want):
             torch.testing.assert_close(g, w, atol=1e-6, rtol=1e-4)
+
+
+_HASH_SEED_SCRIPT = """
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+from agents.zoo import build_untrained
+from train.update_step import LearnerBatch, UpdateParams, update_policy
+prompts = [f"{a} + {b} = ?" for a, b in ((3, 4), (12, 5), (7, 7))]
+torch.manual_seed(0)
+agent = build_untrained("tiny-llama-bpe", corpus=[p + " #### 1" for p in prompts] * 5)
+rows = LearnerBatch()
+for i, p in enumerate(prompts * 8):
+    if i % 2:
+        rows.add(prompt=p, response=f"#### {i * 37}", objective="cross", advantage=(0.3 * i - 0.7) ** 3, coef=1.5,
+                 old_mean_logp=-6.0 + 0.1 * i)
+    else:
+        rows.add(prompt=p, response_ids=[5 + i, 9, 11], objective="gspo", advantage=0.5 - 0.2 * i,
+                 old_mean_logp=-6.2 + 0.05 * i, is_self=True)
+opt = torch.optim.SGD(agent.model.parameters(), lr=0.0)
+out = update_policy(agent, opt, rows, UpdateParams(minibatch_size=24), seed=0, max_grad_norm=1.0,
+                    max_prompt_tokens=64, max_response_tokens=8, token_budget=4096)
+print(repr(out["loss"]))
+"""
+
+
+def test_logged_loss_does_not_depend_on_the_process_hash_seed():
+    """Objective kinds are summed in a fixed order: with set order, processes whose string-hash
+    seeds ordered {"gspo", "cross"} differently (seeds 0 and 2 do) logged different last bits."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = str(Path(__file__).resolve().parents[1])
+    losses = []
+    for hash_seed in ("0", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed, OMP_NUM_THREADS="1")
+        out = subprocess.run([sys.executable, "-c", _HASH_SEED_SCRIPT, repo], env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        losses.append(out.stdout.strip().splitlines()[-1])
+    assert losses[0] == losses[1]

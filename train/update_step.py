@@ -202,7 +202,9 @@ def update_policy(agent, optimizer, rows: LearnerBatch, params: UpdateParams, *,
             dev = lp.device
             adv = torch.tensor([rows.advantages[i] for i in rows_here], device=dev)
             kinds = [rows.objective[i] for i in rows_here]
-            for kind in set(kinds):
+            # A fixed order: the loss sums the pieces in this order, and a set's order changes with
+            # each process's string-hash seed (the logged loss then differed in its last bits).
+            for kind in sorted(set(kinds)):
                 sel = torch.tensor([k == kind for k in kinds], device=dev)
                 old = torch.tensor([old_mean[i] for i, k in zip(rows_here, kinds) if k == kind], device=dev)
                 if kind == "gspo":
