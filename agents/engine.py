@@ -88,8 +88,9 @@ def _top_p_filter(logits: Tensor, top_p: float) -> Tensor:
 
 def weights_fingerprint(model: nn.Module) -> tuple:
     """Changes whenever a parameter is replaced or updated in place (optimizer steps, load_state_dict
-    and `copy_` bump a tensor's version counter; writes through `.data` do NOT: call
-    `TransformersEngine.invalidate()` after those)."""
+    and `copy_` bump a tensor's version counter; writes through `.data` and torch's fused AdamW
+    (`fused=True`) do NOT: call `TransformersEngine.invalidate()` after those; the trainer's
+    workers do after every update)."""
     return tuple((p.data_ptr(), p._version) for p in model.parameters())
 
 

@@ -107,6 +107,11 @@ class LocalWorker:
                             max_prompt_tokens=c.max_prompt_tokens, max_response_tokens=c.max_new_tokens,
                             token_budget=c.token_budget, reference=self.reference)
         self.scheduler.step()
+        # The engine spots weight updates by tensor version counters, which some in-place optimizers
+        # do not bump (torch's fused AdamW): without this it would sample from stale weight copies.
+        invalidate = getattr(self.agent.engine, "invalidate", None)
+        if invalidate is not None:
+            invalidate()
         return {**out, "learning_rate": lr}
 
     def evaluate(self, env_id, split, **kwargs):
