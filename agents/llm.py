@@ -167,7 +167,7 @@ class LLMAgent:
         # Training batches repeat each prompt G times per agent: template and tokenize it once.
         slot: dict[tuple[bool, str], int] = {}
         first = [slot.setdefault(_prompt_key(p), i) for i, p in enumerate(prompts)]
-        unique = sorted(set(first))
+        unique = list(slot.values())  # first occurrences, in order
         texts = [self.format_prompt(prompts[i]) for i in unique]
         ids = dict(zip(unique, self.tokenizer(texts, add_special_tokens=False)["input_ids"]))
         return [list(ids[i]) for i in first]
