@@ -199,6 +199,12 @@ class TransformersEngine:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @property
+    def exact(self) -> bool:
+        """Sampling runs the model's own fp32 weights (no autocast, no int8): the returned log-probs
+        are the model's within fp32 rounding, so a trainer may use them instead of re-scoring."""
+        return not self.int8 and self.autocast_dtype is None and next(self.model.parameters()).dtype == torch.float32
+
     def invalidate(self) -> None:
         """Forget the cached rollout copy / decode plan (needed only after writes through `.data`)."""
         self._key = self._rollout = self._plan = None

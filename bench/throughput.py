@@ -58,6 +58,7 @@ class Case:
     seed: int = 0
     model_dirs: tuple[str, ...] = ()  # load agents from these saved dirs instead of zoo names
     untrained: bool = False           # random-weight zoo models (no one-off warm start; same speed)
+    behaviour_logprobs: str = "auto"  # algo.behaviour_logprobs of our side ("recompute": re-score all)
 
     @property
     def label(self) -> str:
@@ -75,7 +76,7 @@ def build_config(case: Case):
     sources = case.model_dirs or case.agents
     agent_cfgs = [AgentConfig(name=f"a{i}-{Path(name).name}", model=src, max_new_tokens=case.tokens)
                   for i, (name, src) in enumerate(zip(case.agents, sources))]
-    cfg = TrainConfig(seed=case.seed, algo=AlgoConfig(name=case.algo),
+    cfg = TrainConfig(seed=case.seed, algo=AlgoConfig(name=case.algo, behaviour_logprobs=case.behaviour_logprobs),
                       schedule=ScheduleConfig(steps=case.warmup + case.steps, prompts_per_step=case.prompts,
                                               group_size=case.group),
                       agents=agent_cfgs)
@@ -212,7 +213,8 @@ def part_trl(base: Case, in_process: bool, model_dir: str, repeats: int = 1) -> 
     mid = sorted(range(repeats), key=ratios.__getitem__)[(repeats - 1) // 2]  # the (lower) median run
     rows = list(pairs[mid])
     print(f"\n### gspo vs TRL GRPOTrainer (sequence-level IS), {ours.label}, {ours.steps} timed steps"
-          f"{f', {repeats} alternating runs' if repeats > 1 else ''}\n")
+          f"{f', {repeats} alternating runs' if repeats > 1 else ''}, our behaviour log-probs: "
+          f"{ours.behaviour_logprobs}\n")
     if repeats > 1:
         print("| run | ours s / RL step | TRL s / RL step | ours / TRL |\n|---|---|---|---|")
         for i, ((a, b), r) in enumerate(zip(pairs, ratios), 1):
@@ -306,6 +308,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="run the two sides this many times, alternating; the verdict reads the median ratio")
     parser.add_argument("--untrained", action="store_true",
                         help="random-weight zoo models: skips the one-off warm start (speed is the same)")
+    parser.add_argument("--behaviour-logprobs", choices=("auto", "recompute"), default="auto",
+                        help="our side's algo.behaviour_logprobs (recompute: the training model gives them all, as in TRL)")
     parser.add_argument("--in-process", action="store_true", help="no child processes (peak RSS then cumulative)")
     parser.add_argument("--plot", default=None,
                         help="scaling PNG path (default docs/throughput_scaling.png; none with --quick)")
@@ -326,6 +330,7 @@ def main(argv: list[str] | None = None) -> dict:
     in_process = args.in_process or args.quick
     base = (Case(prompts=2, group=2, tokens=4, steps=1, warmup=0, untrained=True) if args.quick
             else Case(prompts=args.prompts, steps=args.steps, warmup=args.warmup, untrained=args.untrained))
+    base = replace(base, behaviour_logprobs=args.behaviour_logprobs)
     import torch
 
     print(f"python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "

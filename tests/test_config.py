@@ -147,6 +147,7 @@ def test_missing_file_and_missing_required_agent_fields(tmp_path: Path) -> None:
     (["algo.minibatch_size=48"], "must divide every learner's batch [512]"),
     (["env.eval_split=train"], "held-out split"),
     (["algo.delta=1.5"], "algo.delta"),
+    (["algo.behaviour_logprobs=sampler"], "algo.behaviour_logprobs"),
     (["env.id=math-v0"], "env.verifier=null"),  # the default's '####' number grader on LaTeX answers
     (["env.eval_id=math500-v0"], "MATH answers are LaTeX"),
 ])

@@ -256,3 +256,26 @@ def test_logged_loss_does_not_depend_on_the_process_hash_seed():
         assert out.returncode == 0, out.stderr[-2000:]
         losses.append(out.stdout.strip().splitlines()[-1])
     assert losses[0] == losses[1]
+
+
+def test_logp_mismatch_compares_the_sampler_with_the_first_forward(agents_pair):
+    """`logp_mismatch` = mean |sampler - training model| over the own rows of the first mini-batch
+    (their pre-update forward costs nothing extra); later mini-batches have moved the weights."""
+    agent, _ = agents_pair
+    samples = agent.generate(PROMPTS[:2], n=2, max_new_tokens=6, seed=5)
+    prompts = [p for p, g in zip(PROMPTS[:2], samples) for _ in g]
+    ids = [s.token_ids for g in samples for s in g]
+    with torch.no_grad():
+        exact = agent.sequence_logprobs(prompts, response_ids=ids).mean.tolist()
+    reported = [e + d for e, d in zip(exact, (0.01, -0.03, 0.5, 0.5))]  # rows 2, 3 land in mini-batch 2
+    rows = LearnerBatch()
+    for p, i, s in zip(prompts, ids, reported):
+        rows.add(prompt=p, response_ids=i, objective="gspo", advantage=1.0, old_mean_logp=s, is_self=True,
+                 sampling_mean_logp=s)
+    metrics = update_policy(agent, RecordingOptimizer(agent.model), rows, UpdateParams(minibatch_size=2, shuffle=False),
+                            seed=0, max_grad_norm=1e9, max_prompt_tokens=256, max_response_tokens=6, token_budget=4096)
+    assert metrics["logp_mismatch"] == pytest.approx(0.02, abs=1e-5)
+    rows.sampling_mean_logp = [None] * 4  # cross / external rows carry none: no metric rather than NaN
+    metrics = update_policy(agent, RecordingOptimizer(agent.model), rows, UpdateParams(minibatch_size=2, shuffle=False),
+                            seed=0, max_grad_norm=1e9, max_prompt_tokens=256, max_response_tokens=6, token_budget=4096)
+    assert "logp_mismatch" not in metrics

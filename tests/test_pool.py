@@ -164,6 +164,66 @@ def test_score_behaviour_uses_each_sources_own_tokens(two_agents):
     assert [len(x) for x in token_lps["qwen"]] == [len(s.token_ids) for s in samples["qwen"][0]]
 
 
+def test_score_behaviour_reuses_exact_sampler_logprobs_and_rescores_the_rest(two_agents):
+    """algo.behaviour_logprobs="auto": an exact fp32 sampler's own log-probs ARE the behaviour
+    log-probs (no forward); a source whose prompt the update would truncate is re-scored."""
+    from train.config import AgentConfig
+    from train.loop import score_behaviour
+    from train.workers import LocalWorker
+
+    llama, qwen = two_agents
+    workers = [LocalWorker(llama, AgentConfig(name="llama", model="x")),
+               LocalWorker(qwen, AgentConfig(name="qwen", model="x", max_prompt_tokens=8))]  # cut: not exact
+    assert workers[0].sampler_logprobs_exact([PROMPT]) == [True]
+    assert workers[1].sampler_logprobs_exact([PROMPT]) == [False]
+    samples = {w.name: w.generate([PROMPT], 2, seed=0, max_new_tokens=6) for w in workers}
+
+    def pool() -> Pool:
+        return Pool([_record(source=name, sample_index=i, response=s.text, source_token_ids=tuple(s.token_ids),
+                             finished=s.finished, sampling_mean_logp=sum(s.logprobs) / len(s.logprobs))
+                     for name, groups in samples.items() for i, s in enumerate(groups[0])])
+
+    calls = []
+    for w in workers:
+        w.score = lambda prompts, _orig=w.score, _name=w.name, **kw: calls.append(_name) or _orig(prompts, **kw)
+    shared = pool()
+    token_lps, _ = score_behaviour(workers, shared, [], samples=samples)
+    assert calls == ["qwen"]  # llama's behaviour log-probs came without a forward
+    assert token_lps["llama"] == [s.logprobs for s in samples["llama"][0]]
+    assert [r.source_mean_logp for r in shared.from_source("llama")] == [r.sampling_mean_logp
+                                                                         for r in shared.from_source("llama")]
+    # qwen's training model sees the prompt cut to 8 tokens: its own re-score, not the sampler's value
+    rescored = workers[1].score([PROMPT] * 2, response_ids=[s.token_ids for s in samples["qwen"][0]])
+    assert [r.source_mean_logp for r in shared.from_source("qwen")] == [sum(x) / len(x) for x in rescored]
+    own_only = pool()  # no shared pool (gspo): nothing is re-scored, the update fills the rest
+    calls.clear()
+    token_lps, _ = score_behaviour(workers, own_only, [], shared=False, samples=samples)
+    assert calls == [] and token_lps["qwen"] == [None, None]
+    assert [r.source_mean_logp is None for r in own_only] == [False, False, True, True]
+    calls.clear()
+    score_behaviour(workers, pool(), [], samples=None)  # algo.behaviour_logprobs="recompute"
+    assert calls == ["llama", "qwen"]
+
+
+def test_only_an_fp32_sampler_on_fp32_weights_is_exact(two_agents):
+    from train.config import AgentConfig
+    from train.workers import LocalWorker
+
+    llama, _ = two_agents
+    worker = LocalWorker(llama, AgentConfig(name="llama", model="x"))
+    assert llama.engine.exact and worker.sampler_logprobs_exact([PROMPT, PROMPT]) == [True, True]
+    try:
+        llama.engine.int8 = True  # what generation_precision="int8" builds
+        assert not llama.engine.exact and worker.sampler_logprobs_exact([PROMPT]) == [False]
+        llama.engine.int8, llama.engine.autocast_dtype = False, torch.bfloat16  # bf16 sampling
+        assert not llama.engine.exact
+        llama.engine.autocast_dtype = None
+        llama.precision = "bf16"  # bf16 training forward: the sampler's fp32 values are not its own
+        assert worker.sampler_logprobs_exact([PROMPT]) == [False]
+    finally:
+        llama.engine.int8, llama.engine.autocast_dtype, llama.precision = False, None, "fp32"
+
+
 def test_external_rescored_by_named_source(two_agents, tmp_path):
     from train.config import AgentConfig
     from train.loop import score_behaviour

@@ -85,7 +85,7 @@ def test_two_agent_run_writes_metrics_pool_and_checkpoints(smoke_run):
     pool = Pool.from_jsonl(run / "pools" / "latest.jsonl")
     assert pool.step == 1 and len(pool) == 8
     assert {r.source for r in pool} == {"llama", "qwen2"}
-    for r in pool:  # behaviour log-probs recomputed by the source before any update
+    for r in pool:  # behaviour log-probs under the source before any update (its exact sampler's here)
         assert r.source_mean_logp is not None and math.isfinite(r.source_mean_logp) and r.source_mean_logp <= 0
         assert r.source_num_tokens == len(r.source_token_ids) and r.policy_version == 1
         assert r.reward in (0.0, 1.0)

@@ -99,6 +99,14 @@ class AlgoSpec:
     delta: float = 0.2
     delta_step: float = 0.025
 
+    # --- behaviour log-probs (HACPO.md §4.1 step 4) -------------------------------------------------
+    # "auto": an agent whose sampler is exact (fp32 sampling from the fp32 training weights, prompt
+    # not truncated by max_prompt_tokens) reuses the log-probs its sampler returned: they equal a
+    # re-scoring forward within fp32 rounding, and that forward is then skipped. Other agents
+    # (bf16 or int8 sampling, bf16 training, long prompts) are re-scored by their training model.
+    # "recompute": always re-score (the V1 reference, whose vLLM sampler is not exact).
+    behaviour_logprobs: Literal["auto", "recompute"] = "auto"
+
     def __post_init__(self) -> None:
         problems = []
         if not self.name:
@@ -107,6 +115,8 @@ class AlgoSpec:
             problems.append(f"objective {self.objective!r} must be 'gspo' or 'grpo'")
         if self.cross_old_logp not in ("source", "learner"):
             problems.append(f"cross_old_logp {self.cross_old_logp!r} must be 'source' or 'learner'")
+        if self.behaviour_logprobs not in ("auto", "recompute"):
+            problems.append(f"behaviour_logprobs {self.behaviour_logprobs!r} must be 'auto' or 'recompute'")
         if self.rollout_multiplier < 1:
             problems.append(f"rollout_multiplier {self.rollout_multiplier} must be >= 1")
         if self.one_way and not self.share_pool:

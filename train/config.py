@@ -71,6 +71,9 @@ class AlgoConfig:
     shuffle: bool = True
     # sequences per optimizer update; None = prompts_per_step*group_size/2 (the paper's ratio)
     minibatch_size: int | None = None
+    # where behaviour log-probs come from: "auto" (the default) reuses an exact fp32 sampler's own
+    # log-probs and re-scores the rest; "recompute" always re-scores with the training model
+    behaviour_logprobs: str | None = None
 
 
 @dataclass
@@ -148,7 +151,8 @@ class AgentConfig:
     precision: str = "fp32"
     # rollout sampling precision; null = `precision`. "int8" (CPU) samples from an int8-quantized
     # copy (about 2x faster on SmolLM2-135M, docs/performance.md); exact because the trainer
-    # recomputes behaviour log-probs with the fp32 training model before any update
+    # recomputes behaviour log-probs with the fp32 training model before any update (only an fp32
+    # sampler's own log-probs are reused, algo.behaviour_logprobs)
     generation_precision: str | None = None
     # sampling temperature for training rollouts
     temperature: float = 1.0
@@ -308,6 +312,8 @@ def validate_config(cfg: TrainConfig, *, check_hardware: bool = True) -> None:
     need(a.ratio_clip_high is None or a.ratio_clip_high >= 1, "algo.ratio_clip_high",
          f"{a.ratio_clip_high} must be >= 1")
     need(a.kl_beta >= 0, "algo.kl_beta", f"{a.kl_beta} must be >= 0")
+    need(a.behaviour_logprobs in (None, "auto", "recompute"), "algo.behaviour_logprobs",
+         f"{a.behaviour_logprobs!r} must be 'auto' or 'recompute'")
 
     need(len(cfg.agents) >= 1, "agents", "list at least one agent (HACPO needs two or more)")
     names = [ag.name for ag in cfg.agents]

@@ -102,28 +102,40 @@ def build_pool(problems, prompts: list, samples, rewards, infos, step: int) -> P
 
 
 # ---------------------------------------------------------------------------------------------
-# Phase 4: behaviour log-probs, recomputed by each source's training model before ANY update
+# Phase 4: behaviour log-probs of every sample under its source's policy before ANY update
 
 
-def score_behaviour(workers, pool: Pool, external: list[Trajectory], *, shared: bool = True
-                    ) -> tuple[dict, list[Trajectory]]:
-    """Fills `source_mean_logp` of every pool record (source's own tokens, EOS included) and
-    returns ({agent: per-record token log-prob lists}, external records with logps filled).
-    The sampler's log-probs are not used: a faster approximate engine then changes nothing.
+def score_behaviour(workers, pool: Pool, external: list[Trajectory], *, shared: bool = True,
+                    samples: dict[str, list[list]] | None = None) -> tuple[dict, list[Trajectory]]:
+    """Fills `source_mean_logp` of the pool records it knows and returns ({agent: per-record token
+    log-prob lists, None where not known yet}, external records with logps filled).
 
-    shared=False (no learner reads a peer's samples): nothing is scored here; each learner's
-    update takes its own pre-update log-probs from its first forward (`update_policy`), and the
-    loop fills the pool from what the update reports (`fill_self_logps`)."""
+    samples (the rollout's): a record whose source's sampler is exact for its prompt
+    (`sampler_logprobs_exact`: fp32, prompt not truncated; algo.behaviour_logprobs="auto") takes
+    the sampler's own log-probs, which equal the training model's within fp32 rounding. The rest
+    are re-scored by the source's training model over its own ids (EOS included), so an
+    approximate sampler (int8, bf16) changes nothing; None re-scores everything.
+
+    shared=False (no learner reads a peer's samples): nothing is re-scored here; each learner's
+    update takes its own missing pre-update log-probs from its first forward (`update_policy`),
+    and the loop fills the pool from what the update reports (`fill_self_logps`)."""
     token_logps = {}
     by_name = {w.name: w for w in workers}
     for w in workers:
         mine = pool.from_source(w.name)
-        if not shared:
-            token_logps[w.name] = [None] * len(mine)
-            continue
-        lps = w.score([r.prompt for r in mine], response_ids=[list(r.source_token_ids) for r in mine])
+        lps: list = [None] * len(mine)
+        if samples is not None and mine:
+            prompts = {r.prompt_index: r.prompt for r in mine}
+            exact = dict(zip(prompts, w.sampler_logprobs_exact(list(prompts.values()))))
+            lps = [list(samples[w.name][r.prompt_index][r.sample_index].logprobs) if exact[r.prompt_index] else None
+                   for r in mine]
+        todo = [i for i, lp in enumerate(lps) if lp is None]
+        if shared and todo:
+            rescored = w.score([mine[i].prompt for i in todo], response_ids=[list(mine[i].source_token_ids) for i in todo])
+            for i, lp in zip(todo, rescored):
+                lps[i] = lp
         token_logps[w.name] = lps
-        pool.with_source_logps(w.name, [sum(x) / max(len(x), 1) for x in lps])
+        pool.with_source_logps(w.name, [None if lp is None else sum(lp) / max(len(lp), 1) for lp in lps])
     scored = []
     for r in external:
         if r.source in by_name:  # rescored every step by that agent's current model
@@ -172,7 +184,7 @@ def learner_batch(k: int, names: list[str], pool: Pool, rewards_pnG: torch.Tenso
     for r, tok in zip(mine, self_token_logps):  # self rows first (the V1 order when shuffle is off)
         batch.add(prompt=r.prompt, response_ids=r.source_token_ids, objective=own_obj, is_self=True,
                   advantage=float(adv[r.prompt_index, k, r.sample_index]), old_mean_logp=r.source_mean_logp,
-                  old_token_logps=tok if own_obj == "grpo" else None)
+                  old_token_logps=tok if own_obj == "grpo" else None, sampling_mean_logp=r.sampling_mean_logp)
     if share:
         for j, name in enumerate(names):
             if j == k:
@@ -232,8 +244,6 @@ def rollout_metrics(names: list[str], pool: Pool, rewards_pnG: torch.Tensor, cap
             f"{name}/rescue_rate": float((own_none & peer_any).float().mean()),
             f"{name}/cost/responses": float(len(recs)), f"{name}/cost/generated_tokens": float(tokens),
             f"{name}/cost/generated_tokens_total": float(state.generated_tokens_total[name]),
-            f"{name}/logp_mismatch": float(np.mean([abs(x.sampling_mean_logp - x.source_mean_logp) for x in recs
-                                                    if x.source_mean_logp is not None] or [np.nan])),
         })
         for j in peers:
             out[f"{name}/capability_ratio/{names[j]}"] = float(ratios[k, j])
@@ -297,7 +307,8 @@ def rl_step(workers, vec, spec, params, state: TrainerState, *, indices: list[in
         rewards, infos = verify(vec, samples)
     pool = build_pool(problems, prompts, samples, rewards, infos, step)
     with timed(times, "time/score"):
-        self_token_logps, ext = score_behaviour(workers, pool, list(external), shared=spec.share_pool)
+        reuse = samples if spec.behaviour_logprobs == "auto" else None
+        self_token_logps, ext = score_behaviour(workers, pool, list(external), shared=spec.share_pool, samples=reuse)
     R = pool.rewards_tensor(names)  # (P, n, G)
     capability, ratios = update_capability(state, R, spec)
     metrics = {}

@@ -2,8 +2,9 @@
 
 Every response any agent generated in a step becomes one frozen `Trajectory`: the raw prompt,
 the response TEXT, who generated it, its reward and verdict, and the source's behaviour
-statistics (token count and mean log-prob over the SOURCE's own tokens, recomputed by the
-source's training model before any agent updates, HACPO.md §4.1 step 4).  Nothing in a record
+statistics (token count and mean log-prob over the SOURCE's own tokens under its policy before
+any agent updates, HACPO.md §4.1 step 4: re-scored by its training model, or its exact fp32
+sampler's own log-probs).  Nothing in a record
 depends on a learner's tokenizer: each learner builds its own view (`learner_view`) by applying
 its chat template and tokenizer to the text (HACPO.md §10.6).
 
@@ -112,13 +113,15 @@ class Pool:
             raise ValueError("the pool is ragged: every agent needs the same number of responses per prompt")
         return out
 
-    def with_source_logps(self, source: str, mean_logps: Sequence[float]) -> None:
-        """Fill in the recomputed behaviour mean log-probs of `source`'s records (in `from_source` order)."""
+    def with_source_logps(self, source: str, mean_logps: Sequence[float | None]) -> None:
+        """Fill in the behaviour mean log-probs of `source`'s records (in `from_source` order; None
+        leaves a record as it is)."""
         idx = [i for i, r in enumerate(self.records) if r.source == source and not r.external]
         if len(idx) != len(mean_logps):
             raise ValueError(f"{len(mean_logps)} log-probs for {len(idx)} records of {source!r}")
         for i, lp in zip(idx, mean_logps):
-            self.records[i] = dataclasses.replace(self.records[i], source_mean_logp=float(lp))
+            if lp is not None:
+                self.records[i] = dataclasses.replace(self.records[i], source_mean_logp=float(lp))
 
     def to_jsonl(self, path: str | os.PathLike) -> Path:
         """Write one JSON line per record (atomically: temp file then rename)."""

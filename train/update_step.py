@@ -46,13 +46,15 @@ class LearnerBatch:
     old_mean_logp: list = field(default_factory=list)  # float | None
     old_token_logps: list = field(default_factory=list)  # list[float] | None (grpo rows)
     is_self: list = field(default_factory=list)
+    # the sampler's mean log-prob of a self row (for the `logp_mismatch` check), None elsewhere
+    sampling_mean_logp: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.prompts)
 
     def add(self, *, prompt, objective: str, advantage: float, response: str | None = None,
             response_ids=None, append_eos: bool = False, coef: float = 1.0, old_mean_logp: float | None = None,
-            old_token_logps=None, is_self: bool = False) -> None:
+            old_token_logps=None, is_self: bool = False, sampling_mean_logp: float | None = None) -> None:
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown row objective {objective!r}; expected one of {OBJECTIVES}")
         if (response is None) == (response_ids is None):
@@ -67,6 +69,7 @@ class LearnerBatch:
         self.old_mean_logp.append(None if old_mean_logp is None else float(old_mean_logp))
         self.old_token_logps.append(None if old_token_logps is None else list(old_token_logps))
         self.is_self.append(bool(is_self))
+        self.sampling_mean_logp.append(None if sampling_mean_logp is None else float(sampling_mean_logp))
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,7 @@ def update_policy(agent, optimizer, rows: LearnerBatch, params: UpdateParams, *,
             batch = enc.select([at[i] for i in self_rows])
             ref_lps = dict(zip(self_rows, score_rows(agent, batch, token_budget=token_budget)))
 
-    metrics: dict[str, list[float]] = {k: [] for k in ("loss", "grad_norm")}
+    metrics: dict[str, list[float]] = {k: [] for k in ("loss", "grad_norm", "logp_mismatch")}
     stats = {"self": [0.0, 0.0, 0.0], "cross": [0.0, 0.0, 0.0]}  # clipped-low, clipped-high, count
     cross_ratio = {"min": math.inf, "max": -math.inf, "sum": 0.0, "count": 0.0}
     nan_skips = consecutive = 0
@@ -193,9 +196,12 @@ def update_policy(agent, optimizer, rows: LearnerBatch, params: UpdateParams, *,
             ntok = mask.sum(-1).clamp(min=1)
             new_mean = (lp * mask).sum(-1) / ntok
             if m == 0:
+                pre_update = new_mean.detach().tolist()  # no step taken yet: the pre-update policy
                 for r, i in enumerate(rows_here):
-                    if old_mean[i] is None:  # pre-update == this pass: no step taken yet
-                        old_mean[i] = float(new_mean[r].detach())
+                    if rows.sampling_mean_logp[i] is not None:  # sampler vs training model, for free
+                        metrics["logp_mismatch"].append(abs(rows.sampling_mean_logp[i] - pre_update[r]))
+                    if old_mean[i] is None:
+                        old_mean[i] = pre_update[r]
                         if rows.objective[i] == "grpo":  # only token-level rows read these
                             old_tok[i] = lp[r][mask[r].bool()].detach().tolist()
             pieces = []  # per-kind objectives; the loss only needs their sum
@@ -260,6 +266,8 @@ def update_policy(agent, optimizer, rows: LearnerBatch, params: UpdateParams, *,
            "updates": float(math.ceil(n / mb_size)),
            # the self rows' pre-update mean log-probs (None where a skipped update never scored them)
            "self_old_mean_logp": [old_mean[i] for i in range(n) if rows.is_self[i]]}
+    if metrics["logp_mismatch"]:  # only when the first mini-batch held own samples
+        out["logp_mismatch"] = _mean(metrics["logp_mismatch"])
     for kind, (low, high, count) in stats.items():
         out[f"clip_ratio/{kind}_low"] = low / count if count else 0.0
         out[f"clip_ratio/{kind}_high"] = high / count if count else 0.0

@@ -32,6 +32,10 @@ class AgentWorker(Protocol):
               append_eos: Sequence[bool] | bool = False) -> list[list[float]]:
         """Per-sequence response-token log-probs under the current weights (no grad)."""
 
+    def sampler_logprobs_exact(self, prompts: Sequence[Any]) -> list[bool]:
+        """Per prompt: are the log-probs `generate` returns for it the training model's own (within
+        fp32 rounding), so the trainer may use them as behaviour log-probs without re-scoring?"""
+
     def update(self, batch: LearnerBatch, params: UpdateParams, *, seed: int) -> dict[str, float]:
         """One training step's optimizer updates on `batch`; returns metrics."""
 
@@ -94,6 +98,14 @@ class LocalWorker:
                                   append_eos=append_eos if isinstance(append_eos, bool) else list(append_eos),
                                   max_prompt_tokens=c.max_prompt_tokens, max_response_tokens=c.max_new_tokens)
         return score_rows(self.agent, batch, token_budget=c.token_budget)
+
+    def sampler_logprobs_exact(self, prompts):
+        # Exact: fp32 sampling from the fp32 training weights (an int8 or bf16 sampler is not), and a
+        # prompt the update does not cut to max_prompt_tokens (the sampler saw all of it).
+        if self.agent.precision != "fp32" or not getattr(self.agent.engine, "exact", False):
+            return [False] * len(prompts)
+        limit = self.config.max_prompt_tokens
+        return [len(ids) <= limit for ids in self.agent.prompt_token_ids(list(prompts))]
 
     # -- update --------------------------------------------------------------------------------
     def update(self, batch, params, *, seed):
