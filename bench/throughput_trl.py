@@ -9,8 +9,10 @@ Matching, setting by setting (ours -> TRL):
   sampling            temperature 1, top_p 1, no top-k -> temperature=1, top_p=1, top_k=0
   updates per step    2 minibatches of P*G/2          -> generation_batch_size=P*G, per_device_train_batch_size
                                                          =P*G/2, gradient_accumulation_steps=1: 2 optimizer steps
-                                                         per generation (the 2nd one off-policy, so TRL also
-                                                         scores old log-probs like our score phase)
+                                                         per generation (the 2nd one off-policy, so TRL
+                                                         scores old log-probs of all P*G rows first)
+  old log-probs       the fp32 sampler's own (exact;   -> (TRL's transformers generation returns none: it
+                      algo.behaviour_logprobs=auto)       re-scores them with the training model)
   objective           GSPO eps 3e-4/4e-4, no KL       -> importance_sampling_level="sequence", epsilon=3e-4,
                                                          epsilon_high=4e-4, beta=0, loss_type="grpo"
   optimizer           AdamW lr 2e-4, wd 0, clip 1.0    -> optim=adamw_torch, same, constant schedule, no warm-up
