@@ -201,9 +201,12 @@ class TransformersEngine:
 
     @property
     def exact(self) -> bool:
-        """Sampling runs the model's own fp32 weights (no autocast, no int8): the returned log-probs
-        are the model's within fp32 rounding, so a trainer may use them instead of re-scoring."""
-        return not self.int8 and self.autocast_dtype is None and next(self.model.parameters()).dtype == torch.float32
+        """Sampling runs the model's own fp32 weights (no autocast, no int8) in full fp32 matmul
+        precision: the returned log-probs are the model's within fp32 rounding, so a trainer may use
+        them instead of re-scoring. TF32 / bf16 matmuls (`torch.set_float32_matmul_precision` other
+        than "highest") round differently in decode and training kernels, so they do not count."""
+        return (not self.int8 and self.autocast_dtype is None and torch.get_float32_matmul_precision() == "highest"
+                and next(self.model.parameters()).dtype == torch.float32)
 
     def invalidate(self) -> None:
         """Forget the cached rollout copy / decode plan (needed only after writes through `.data`)."""

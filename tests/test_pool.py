@@ -218,10 +218,14 @@ def test_only_an_fp32_sampler_on_fp32_weights_is_exact(two_agents):
         llama.engine.int8, llama.engine.autocast_dtype = False, torch.bfloat16  # bf16 sampling
         assert not llama.engine.exact
         llama.engine.autocast_dtype = None
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls on a GPU
+        assert not llama.engine.exact
+        torch.set_float32_matmul_precision("highest")
         llama.precision = "bf16"  # bf16 training forward: the sampler's fp32 values are not its own
         assert worker.sampler_logprobs_exact([PROMPT]) == [False]
     finally:
         llama.engine.int8, llama.engine.autocast_dtype, llama.precision = False, None, "fp32"
+        torch.set_float32_matmul_precision("highest")
 
 
 def test_external_rescored_by_named_source(two_agents, tmp_path):
