@@ -209,7 +209,8 @@ class TransformersEngine:
                 and next(self.model.parameters()).dtype == torch.float32)
 
     def invalidate(self) -> None:
-        """Forget the cached rollout copy / decode plan (needed only after writes through `.data`)."""
+        """Forget the cached rollout copy / decode plan (needed after writes through `.data` or torch's
+        fused AdamW, which leave version counters alone)."""
         self._key = self._rollout = self._plan = None
 
     def _prepare(self) -> None:
