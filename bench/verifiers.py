@@ -1,7 +1,11 @@
 """Accuracy and speed of hacrl's verifiers against math-verify 0.9.0, suite by suite.
 
+    export HACRL_DATA_DIR=/path/to/data  # the full data sets (below); the bench stops without them
     python bench/verifiers.py            # full run (minutes on 2 cores); paste the table into docs/verifiers.md
     python bench/verifiers.py --quick    # a few cases per suite: a seconds-long smoke run
+
+$HACRL_DATA_DIR must hold gsm8k/test.jsonl, math500/test.jsonl and verifier-cases/cases.jsonl
+(the public cases are not in the repository).
 
 Suites: (1) the public 275 math-verify cases, (2) hacrl's labelled suite, GSM8K part and MATH
 part, (3) GSM8K test golds vs their `####` lines (+ shifted negatives), (4) MATH-500 answers vs
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -33,8 +38,26 @@ sys.path.insert(0, str(REPO))  # `python bench/verifiers.py` from a clone withou
 import verifiers  # noqa: E402
 from verifiers.numbers import parse_number  # noqa: E402
 
-DATA = REPO.parent / "shared" / "data"
 SUITE = REPO / "tests" / "data" / "verifier_suite.jsonl"
+DATA_DIR_ENV = "HACRL_DATA_DIR"
+#: The files the suites read from $HACRL_DATA_DIR.
+DATA_FILES = ("verifier-cases/cases.jsonl", "gsm8k/test.jsonl", "math500/test.jsonl")
+
+
+def data_dir() -> Path:
+    """The full data folder from $HACRL_DATA_DIR; a clear error naming the variable (and any
+    missing file) otherwise. Read when the suites load, not at import: tests import this module
+    for CORRECTIONS and ours_options without any data."""
+    value = os.environ.get(DATA_DIR_ENV)
+    if not value:
+        raise SystemExit(f"bench/verifiers.py needs the full data sets: set {DATA_DIR_ENV}=<folder with "
+                         f"{', '.join(DATA_FILES)}>")
+    root = Path(value).expanduser()
+    missing = [rel for rel in DATA_FILES if not (root / rel).is_file()]
+    if missing:
+        raise SystemExit(f"{DATA_DIR_ENV}={value!r} lacks {', '.join(missing)}; point it at the folder with "
+                         f"the full data sets ({', '.join(DATA_FILES)})")
+    return root
 
 
 @dataclass
@@ -77,7 +100,7 @@ def _jsonl(path: Path) -> list[dict]:
 
 def public_cases() -> list[Case]:
     out = []
-    for i, r in enumerate(_jsonl(DATA / "verifier-cases" / "cases.jsonl")):
+    for i, r in enumerate(_jsonl(data_dir() / "verifier-cases" / "cases.jsonl")):
         opts = {k: r[k] for k in ("precision", "strict", "allow_set_relation_comp") if k in r}
         mt = r["match_types"]
         opts["match_types"] = mt if isinstance(mt, list) and all(len(m) > 1 for m in mt) else None
@@ -96,7 +119,7 @@ def suite_cases(kind: str) -> list[Case]:
 
 
 def gsm8k_gold_cases() -> list[Case]:
-    rows = _jsonl(DATA / "gsm8k" / "test.jsonl")
+    rows = _jsonl(data_dir() / "gsm8k" / "test.jsonl")
     finals = [r["answer"].split("####")[-1].strip() for r in rows]
     out = [Case(r["answer"], f, 1, {}) for r, f in zip(rows, finals)]
     # Negatives: each solution against the next problem's final, when the values differ.
@@ -108,7 +131,7 @@ def gsm8k_gold_cases() -> list[Case]:
 
 
 def math500_cases() -> list[Case]:
-    rows = _jsonl(DATA / "math500" / "test.jsonl")
+    rows = _jsonl(data_dir() / "math500" / "test.jsonl")
     out = [Case(r["solution"], r["answer"], 1, {}) for r in rows]
     for i, r in enumerate(rows):  # negatives only where both answers are plain, different numbers
         other = rows[(i + 1) % len(rows)]["answer"]
@@ -243,6 +266,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="8 cases per suite: a smoke run of seconds")
     ap.add_argument("--no-math-verify", action="store_true", help="skip the math-verify baseline")
     args = ap.parse_args()
+    data_dir()  # fail before any work when the data is not there
 
     have_math = "math" in verifiers.available_verifiers()
     suites: list[tuple[str, Callable[[], list[Case]], list[str]]] = [

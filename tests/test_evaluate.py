@@ -157,12 +157,12 @@ def test_tiny_real_agent_gives_accuracy_with_ci_and_rows(tiny_agent) -> None:
 
 
 @pytest.mark.slow  # a fresh interpreter imports torch + transformers: seconds, not milliseconds
-def test_cli_on_a_checkpoint_dir_as_a_subprocess(tiny_agent, tmp_path: Path) -> None:
+def test_cli_on_a_checkpoint_dir_as_a_subprocess(tiny_agent, tmp_path: Path, fixture_data_dir) -> None:
     from train.run_dir import RunDir
 
     ckpt = RunDir(tmp_path / "run", tensorboard=False).save_checkpoint(1, [tiny_agent], {"step": 1})
     out = tmp_path / "res.jsonl"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HACRL_DATA_DIR": os.environ["HACRL_DATA_DIR"]}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HACRL_DATA_DIR": str(fixture_data_dir)}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "train" / "evaluate.py"), "--model", str(ckpt / tiny_agent.name),
          "--env", "gsm8k-v0", "--split", "test", "--n", "3", "--k", "1", "--max-new-tokens", "3",
@@ -172,6 +172,10 @@ def test_cli_on_a_checkpoint_dir_as_a_subprocess(tiny_agent, tmp_path: Path) -> 
     assert "gsm8k-v0/test (n=3): greedy pass@1" in proc.stdout and "95% CI" in proc.stdout
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 3 and all("greedy_correct" in r for r in rows)
+    # graded against the fixture's golds: the subprocess read the data dir it was given
+    golds = [json.loads(line)["answer"].rsplit("####", 1)[1].strip().replace(",", "")
+             for line in (fixture_data_dir / "gsm8k" / "test.jsonl").open(encoding="utf-8")]
+    assert [r["answer"] for r in rows] == [golds[int(r["problem_id"].rsplit("/", 1)[1])] for r in rows]
     summary = json.loads(out.with_name("res.jsonl.summary.json").read_text())
     assert summary["n"] == 3 and 0 <= summary["accuracy"] <= 1
 

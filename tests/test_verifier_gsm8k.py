@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 
 import verifiers
 from verifiers.gsm8k import extract_answer
 from verifiers.numbers import NumberTooLarge, find_numbers, format_number, parse_number
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
@@ -158,17 +155,23 @@ def test_lm_eval_no_match_is_no_answer():
     assert (v.reward, v.reason, v.rule) == (0.0, "no_answer", "lm_eval_strict")
 
 
-def _golds(split: str) -> list[str]:
-    path = DATA / "gsm8k" / f"{split}.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} missing: GSM8K data lives in ../shared/data next to the repository")
-    return [json.loads(line)["answer"] for line in path.open()]
+# GSM8K golds: the shipped fixture rows, and the full splits (7473 / 1319) from the caller's
+# HACRL_DATA_DIR (marked full_data; skipped without it).
+SOURCES = [pytest.param("fixtures", id="fixtures"),
+           pytest.param("full", id="full", marks=pytest.mark.full_data)]
+ROWS = {("fixtures", "train"): 32, ("fixtures", "test"): 32, ("full", "train"): 7473, ("full", "test"): 1319}
 
 
-def test_every_gsm8k_test_gold_verifies_against_its_hash_line(gsm8k):
-    golds = _golds("test")
-    assert len(golds) == 1319
-    for answer in golds:
+def _golds(request, source: str, split: str) -> list[str]:
+    root = request.getfixturevalue("fixture_data_dir" if source == "fixtures" else "full_data_dir")
+    golds = [json.loads(line)["answer"] for line in (root / "gsm8k" / f"{split}.jsonl").open(encoding="utf-8")]
+    assert len(golds) == ROWS[source, split]
+    return golds
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_gsm8k_test_gold_verifies_against_its_hash_line(gsm8k, request, source):
+    for answer in _golds(request, source, "test"):
         final = answer.split("####")[-1].strip()
         # The worked solution graded against its own final line, and the reverse.
         assert gsm8k(answer, final) == 1.0, answer[-80:]
@@ -176,15 +179,16 @@ def test_every_gsm8k_test_gold_verifies_against_its_hash_line(gsm8k):
         assert verifiers.get_verifier("gsm8k-strict")(answer, answer) == 1.0
 
 
-def test_every_gsm8k_train_gold_verifies(gsm8k):
-    golds = _golds("train")
-    assert len(golds) == 7473
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_gsm8k_train_gold_verifies(gsm8k, request, source):
+    golds = _golds(request, source, "train")
     bad = [a[-60:] for a in golds if gsm8k(a, a.split("####")[-1].strip()) != 1.0]
     assert bad == []
 
 
-def test_gsm8k_golds_reject_a_neighbouring_answer(gsm8k):
+@pytest.mark.parametrize("source", SOURCES)
+def test_gsm8k_golds_reject_a_neighbouring_answer(gsm8k, request, source):
     # Guards against a grader that says yes to everything: off-by-one finals must score 0.
-    for answer in _golds("test")[:300]:
+    for answer in _golds(request, source, "test")[:300]:
         final = parse_number(answer.split("####")[-1])
         assert gsm8k(f"#### {format_number(final + 1)}", answer) == 0.0

@@ -1,5 +1,5 @@
 """hacrl's own labelled suite (tests/data/verifier_suite.jsonl, built by make_verifier_suite.py)
-and the public math-verify cases (../shared/data/verifier-cases)."""
+and the public math-verify cases ($HACRL_DATA_DIR/verifier-cases, full_data: not in the repo)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 import verifiers
 
 SUITE = Path(__file__).resolve().parent / "data" / "verifier_suite.jsonl"
-PUBLIC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "verifier-cases" / "cases.jsonl"
 
 # Cases the default gsm8k grader gets wrong on purpose: the brief fixes the cascade order
 # (#### > \boxed > "the answer is"), so a boxed number beats a later retraction.
@@ -76,14 +75,13 @@ def test_math_on_suite():
     assert fp == []
 
 
-def test_public_cases_gsm8k_numbers():
+@pytest.mark.full_data
+def test_public_cases_gsm8k_numbers(public_cases_file):
     """Plain-number rows of the public math-verify cases, graded by gsm8k's number parser."""
-    if not PUBLIC.exists():
-        pytest.skip(f"{PUBLIC} missing: it lives in ../shared/data next to the repository")
     from verifiers.numbers import parse_number
 
     g = verifiers.get_verifier("gsm8k")
-    rows = [json.loads(line) for line in PUBLIC.open()]
+    rows = [json.loads(line) for line in public_cases_file.open(encoding="utf-8")]
     numeric = [r for r in rows if r.get("match_types") == ["expr"] and parse_number(r["gold"]) is not None
                and parse_number(r["pred"]) is not None]
     assert len(numeric) >= 5
