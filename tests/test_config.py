@@ -148,7 +148,7 @@ def test_missing_file_and_missing_required_agent_fields(tmp_path: Path) -> None:
     (["env.eval_split=train"], "held-out split"),
     (["algo.delta=1.5"], "algo.delta"),
     (["algo.behaviour_logprobs=sampler"], "algo.behaviour_logprobs"),
-    (["env.id=math-v0"], "env.verifier=null"),  # the default's '####' number grader on LaTeX answers
+    (["env.id=math-v0", "env.verifier=gsm8k"], "env.verifier=null"),  # a '####' number grader on LaTeX answers
     (["env.eval_id=math500-v0"], "MATH answers are LaTeX"),
 ])
 def test_validation_names_the_key_and_the_fix(overrides: list[str], fragment: str) -> None:
@@ -211,7 +211,105 @@ def test_split_cli_args() -> None:
     assert split_cli_args(["-c", "c.yaml", "--seed=1"]) == ("c.yaml", ["--seed=1"])
     assert split_cli_args([]) == (None, [])
     # the argparse spelling `--key value` is the same override as `--key=value`
-    assert split_cli_args(["--run_name", "probe", "--algo.alpha", "-1", "seed=2", "--seed", "--x=1"]) == (
-        None, ["--run_name=probe", "--algo.alpha=-1", "seed=2", "--seed", "--x=1"])
+    assert split_cli_args(["--run_name", "probe", "--algo.alpha", "-1", "seed=2", "--x=1"]) == (
+        None, ["--run_name=probe", "--algo.alpha=-1", "seed=2", "--x=1"])
+    for argv in (["--seed", "--x=1"], ["--seed"], ["--resume"]):  # a flag without its value
+        with pytest.raises(ValueError, match=f"{argv[0]} needs a value"):
+            split_cli_args(argv)
     with pytest.raises(ValueError, match="needs a YAML path"):
         split_cli_args(["--config"])
+
+
+# --------------------------------------------------------------------------- env settings follow env.id
+
+@pytest.mark.parametrize("env_id", ["gsm8k-v0", "math-v0", "rg-basic_arithmetic-v0"])
+def test_changing_env_id_alone_gives_the_new_envs_own_settings(env_id: str) -> None:
+    # the default's chain_sum kwargs and '####' grader must not leak into another env
+    env = load_config(None, [f"--env.id={env_id}"]).env
+    assert (env.kwargs, env.verifier, env.eval_id, env.train_split, env.eval_split) == ({}, None, None, "train", "test")
+
+
+def test_env_settings_given_with_the_new_id_are_kept_in_any_order(tmp_path: Path) -> None:
+    for overrides in (["env.id=gsm8k-v0", "env.verifier=gsm8k-strict"], ["env.verifier=gsm8k-strict", "env.id=gsm8k-v0"]):
+        assert load_config(None, overrides).env.verifier == "gsm8k-strict"
+    # a preset's eval set belongs to the preset's env: switching env on the command line drops it
+    paper = load_config(CONFIGS / "qwen3_math_paper.yaml", [], check_hardware=False)
+    assert paper.env.eval_id == "math500-v0" and paper.env.kwargs == {}
+    assert load_config(CONFIGS / "qwen3_math_paper.yaml", ["env.id=gsm8k-v0"], check_hardware=False).env.eval_id is None
+    # a YAML file that names the same id as the default keeps the default's other settings
+    path = tmp_path / "c.yaml"
+    path.write_text("env: {id: rg-chain_sum-v0, eval_size: 9}\n")
+    assert load_config(path, []).env.verifier == "gsm8k" and load_config(path, []).env.kwargs["max_terms"] == 3
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("--env.kwargs={}", {}),
+    ("--env.kwargs=null", {}),
+    ("--env.kwargs={size: 5}", {"size": 5}),  # replaced, not merged into the default's
+    ("--env.kwargs.size=5", {"min_terms": 2, "max_terms": 3, "min_digits": 1, "max_digits": 1, "size": 5}),
+])
+def test_env_kwargs_given_whole_replace_the_old_ones(override: str, expected: dict) -> None:
+    assert load_config(None, [override]).env.kwargs == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("env: {kwargs: {size: 3}}\n", {"size": 3}),
+    ("env: {kwargs: {}}\n", {}),
+    ("env: {kwargs: null}\n", {}),
+])
+def test_a_yaml_file_replaces_env_kwargs(tmp_path: Path, text: str, expected: dict) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    assert load_config(path, []).env.kwargs == expected
+
+
+def test_explicit_null_clears_the_grader() -> None:
+    assert load_config(None, ["env.verifier=null"]).env.verifier is None
+
+
+# --------------------------------------------------------------------------- mistakes: one message, where
+
+@pytest.mark.parametrize("override, fragment", [
+    ("seed=-1", "seed: -1 must be a non-negative integer"),
+    ("agents.0.lr=inf", "agents.0.lr: inf must be a finite number"),
+    ("algo.alpha=.nan", "algo.alpha: nan must be a finite number"),
+    ("agents.1.temperature=-.inf", "agents.1.temperature: -inf must be a finite number"),
+])
+def test_non_finite_numbers_and_negative_seeds_are_refused(override: str, fragment: str) -> None:
+    with pytest.raises(ValueError) as info:
+        load_config(None, [override])
+    assert fragment in str(info.value) and f"(set at override '{override}')" in str(info.value)
+
+
+def test_a_bad_value_in_a_yaml_file_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("schedule:\n  steps: 3\nagents:\n  - name: a\n    model: tiny-llama-bpe\n    lr: .inf\n"
+                    "  - {name: b, model: tiny-qwen2-char}\n")
+    with pytest.raises(ValueError, match=rf"agents.0.lr: inf must be a finite number \(set at {path}:6\)"):
+        load_config(path, [])
+    # an override of the same key is what set it, so the message names the override instead
+    with pytest.raises(ValueError, match=r"set at override 'agents.0.lr=-1'"):
+        load_config(path, ["agents.0.lr=-1"])
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("agents:\n  a: {name: x, model: tiny-llama-bpe}\n", "'agents' (in {path}) must be a list, got a mapping"),
+    ("agents:\n  - tiny-llama-bpe\n", "'agents.0' (in {path}) must be a mapping of keys"),
+    ("env: [gsm8k-v0]\n", "'env' (in {path}) must be a mapping of keys, got a list"),
+])
+def test_wrong_container_shapes_say_which_shape_is_wanted(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError) as info:
+        load_config(path, [])
+    assert fragment.format(path=path) in str(info.value)
+
+
+def test_config_flag_without_a_path_is_one_line_from_the_script() -> None:
+    import subprocess
+    import sys
+
+    for argv in (["--config"], ["--config="], ["--seed=-1"], ["--agents.0.lr=inf"]):
+        proc = subprocess.run([sys.executable, "train/hacpo.py", *argv], cwd=CONFIGS.parent,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode != 0 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr, argv

@@ -22,13 +22,21 @@ Notes for the loop (F1) beyond the shared contract -- all additive:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING, OmegaConf
 
-from train.config_overrides import apply_overrides, merge_yaml_file
+from train.config_overrides import (
+    apply_overrides,
+    layer_keys,
+    merge_layer,
+    parse_overrides,
+    read_yaml_layer,
+    yaml_key_lines,
+)
 
 # A copy of `agents.zoo.WARMSTART_TASK_KWARGS`: the zoo warm-starts its tiny agents on exactly this
 # task, so the default RL run must use the same one. Copied (not imported) so that reading a config
@@ -78,11 +86,17 @@ class AlgoConfig:
 
 @dataclass
 class EnvConfig:
-    """The task: training env, its kwargs, and the held-out evaluation split."""
+    """The task: training env, its kwargs, and the held-out evaluation split.
+
+    kwargs, verifier, eval_id, train_split and eval_split belong to `id`: a config file or command
+    line that changes `id` without setting them gets the new env's own (no kwargs, its own grader,
+    train on "train", evaluate on its "test"), not the previous env's (ENV_OWN_DEFAULTS). `kwargs`
+    given whole replaces the old mapping (`--env.kwargs={}` or null clears it); `env.kwargs.<key>=v`
+    sets one key."""
 
     # env id from hacrl_env's registry (short ids resolve to the hacrl/ namespace)
     id: str = "rg-chain_sum-v0"
-    # task kwargs passed to hacrl_env.make (rg-* tasks: size, seed, min_terms, ...)
+    # task kwargs passed to hacrl_env.make (rg-* tasks: size, seed, min_terms, ...; gsm8k/math: none)
     kwargs: dict[str, Any] = field(default_factory=lambda: dict(_DEFAULT_TASK_KWARGS))
     # split the prompts are drawn from
     train_split: str = "train"
@@ -228,6 +242,11 @@ def split_cli_args(argv: list[str]) -> tuple[str | None, list[str]]:
             continue
         if arg.startswith("--config="):
             path = arg.split("=", 1)[1]
+            if not path:
+                raise ValueError("--config= needs a YAML path, e.g. --config=configs/smoke.yaml")
+        elif arg.startswith("--") and "=" not in arg and (i + 1 >= len(argv) or argv[i + 1].startswith("--")
+                                                          or argv[i + 1] == "-c"):
+            raise ValueError(f"{arg} needs a value: write {arg}=<value> or {arg} <value>")
         elif arg.startswith("--") and "=" not in arg and i + 1 < len(argv) \
                 and not argv[i + 1].startswith("--") and argv[i + 1] != "-c":
             # argparse habit: `--run_name probe` means `--run_name=probe`
@@ -239,22 +258,73 @@ def split_cli_args(argv: list[str]) -> tuple[str | None, list[str]]:
     return path, overrides
 
 
+class ConfigError(ValueError):
+    """A config that cannot run: `problems` lists (key, what is wrong and the fix); the message
+    adds where each key was set (file:line or the override)."""
+
+    def __init__(self, problems: list[tuple[str, str]], origins: dict[str, str] | None = None, *,
+                 headline: str = "invalid config"):
+        self.problems, self.headline = problems, headline
+        lines = []
+        for key, problem in problems:
+            origin = _origin_of(key, origins or {})
+            lines.append(f"{key}: {problem}" + (f" (set at {origin})" if origin else ""))
+        super().__init__(f"{headline}:\n  " + "\n  ".join(lines))
+
+
+def _origin_of(key: str, origins: dict[str, str]) -> str | None:
+    """Where the longest prefix of `key` that a layer set was set (`agents.0.lr`: the file line
+    of that key, else of `agents.0`, else of `agents`)."""
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        found = origins.get(".".join(parts[:n]))
+        if found:
+            return found
+    return None
+
+
+# Fields of `env` that belong to `env.id`: a layer (a YAML file, or the command line) that changes
+# env.id resets them to these, the new env's own, before applying its own values. Otherwise the
+# default task's kwargs and grader would leak into any env chosen by `--env.id` alone.
+ENV_OWN_DEFAULTS: dict[str, Any] = dict(kwargs={}, verifier=None, eval_id=None, train_split="train",
+                                        eval_split="test")
+
+
+def _rebind_env(cfg: Any, new_id: Any) -> None:
+    if isinstance(new_id, str) and new_id != cfg.env.id:
+        for key, value in ENV_OWN_DEFAULTS.items():
+            cfg.env[key] = value
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), *,
                 check_hardware: bool = True) -> TrainConfig:
     """Defaults <- YAML file <- dotted overrides (`--a.b=c` or `a.b=c`, list items by index:
     `agents.0.lr=1e-5`), then validated. check_hardware=False skips device/bf16 checks (to
-    validate a GPU preset on a CPU machine)."""
+    validate a GPU preset on a CPU machine). Raises ValueError (ConfigError for values that
+    parse but cannot run, naming the file line or override that set each)."""
     cfg = OmegaConf.structured(TrainConfig)
+    origins: dict[str, str] = {}
     if path is not None:
-        cfg = merge_yaml_file(cfg, Path(path), TrainConfig)
-    cfg = apply_overrides(cfg, overrides, TrainConfig)
+        path = Path(path)
+        layer = read_yaml_layer(path)
+        _rebind_env(cfg, (layer.get("env") or {}).get("id") if isinstance(layer.get("env"), dict) else None)
+        cfg = merge_layer(cfg, layer, f" (in {path})", TrainConfig)
+        lines = yaml_key_lines(path)
+        origins.update({k: f"{path}:{lines[k]}" for k in layer_keys(layer) if k in lines})
+    parsed = parse_overrides(overrides)
+    _rebind_env(cfg, next((v for k, v, _ in reversed(parsed) if k == "env.id"), None))
+    cfg = apply_overrides(cfg, parsed, TrainConfig)
+    origins.update({key: f"override {raw!r}" for key, _, raw in parsed})
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ValueError(f"config is missing required keys {missing}; set them in the YAML "
                          "(each agent needs a name and a model)")
     out = OmegaConf.to_object(cfg)
     assert isinstance(out, TrainConfig)
-    validate_config(out, check_hardware=check_hardware)
+    try:
+        validate_config(out, check_hardware=check_hardware)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, origins, headline=exc.headline) from None
     return out
 
 
@@ -273,12 +343,16 @@ def save_config(cfg: TrainConfig, path: str | Path) -> None:
 
 
 def validate_config(cfg: TrainConfig, *, check_hardware: bool = True) -> None:
-    """Raise one ValueError listing every problem found (each with its key and the fix)."""
-    errors: list[str] = []
+    """Raise one ConfigError listing every problem found (each with its key and the fix)."""
+    errors: list[tuple[str, str]] = []
 
     def need(ok: bool, key: str, problem: str) -> None:
         if not ok:
-            errors.append(f"{key}: {problem}")
+            errors.append((key, problem))
+
+    for key, value in _float_fields(cfg):
+        need(math.isfinite(value), key, f"{value} must be a finite number")
+    need(0 <= cfg.seed < 2**63, "seed", f"{cfg.seed} must be a non-negative integer below 2**63")
 
     s, a, e = cfg.schedule, cfg.algo, cfg.env
     need(s.steps >= 1, "schedule.steps", f"{s.steps} must be >= 1")
@@ -348,18 +422,34 @@ def validate_config(cfg: TrainConfig, *, check_hardware: bool = True) -> None:
     try:
         spec = resolve_algo(cfg)
     except ValueError as exc:  # unknown variant (with did-you-mean) or a bad override
-        errors.append(f"algo: {exc}")
+        errors.append(("algo", str(exc)))
     if spec is not None and not errors:
         if getattr(spec, "share_pool", False) and len(cfg.agents) < 2:
-            errors.append(f"agents: algo {a.name!r} learns from peers and needs at least 2 agents; "
-                          "add one or use algo.name=gspo")
+            errors.append(("agents", f"algo {a.name!r} learns from peers and needs at least 2 agents; "
+                                     "add one or use algo.name=gspo"))
         mb = minibatch_size(cfg)
         sizes = learner_batch_sizes(cfg, spec)
         need(mb >= 1 and all(n % mb == 0 for n in sizes), "algo.minibatch_size",
              f"{mb} must divide every learner's batch {sorted(sizes)} (prompts_per_step * group_size "
              "* samples per prompt); pick a divisor")
     if errors:
-        raise ValueError("invalid config:\n  " + "\n  ".join(errors))
+        raise ConfigError(errors)
+
+
+def _float_fields(node: Any, prefix: str = "") -> list[tuple[str, float]]:
+    """(dotted key, value) of every float set in the config tree (None and non-floats skipped)."""
+    out = []
+    for f in dataclasses.fields(node):
+        value, key = getattr(node, f.name), f"{prefix}{f.name}"
+        if isinstance(value, float):
+            out.append((key, value))
+        elif dataclasses.is_dataclass(value):
+            out.extend(_float_fields(value, key + "."))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if dataclasses.is_dataclass(item):
+                    out.extend(_float_fields(item, f"{key}.{i}."))
+    return out
 
 
 def resolve_algo(cfg: TrainConfig) -> Any:
