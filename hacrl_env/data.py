@@ -1,7 +1,9 @@
 """Problems for the envs: the `Problem` record, `ProblemSet` (one split of one task) and the
 GSM8K / MATH / MATH-500 loaders.
 
-Data comes from local files in their upstream formats (see shared/data/*/SOURCE.md):
+Data comes from local files in their upstream formats (gsm8k/{train,test}.jsonl, math/{train,test}.jsonl,
+math500/test.jsonl; the README's Data section names the sources; tests/data/benchmarks holds a few
+rows of each):
 the `data_dir=` argument, else the `HACRL_DATA_DIR` environment variable (a folder holding
 gsm8k/, math/, math500/), else the Hugging Face hub through `datasets` when it is installed and
 online. Files are parsed once per (path, size, mtime) and shared by every env that reads them,
@@ -11,7 +13,9 @@ so making many envs is cheap.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -157,22 +161,95 @@ def _no_source_error(task: str) -> DataError:
         "and stay online (HF_HUB_OFFLINE unset) to download it from the Hugging Face hub")
 
 
+class _NonFinite:
+    """Stands in for a NaN / Infinity constant or an overflowing number (1e999) while one line is
+    parsed, so that the error can name the field it sits in."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _find_non_finite(value: Any, at: str = "") -> tuple[str, _NonFinite] | None:
+    """(field path such as "prompt[0].content", marker) of the first marker in `value`."""
+    if isinstance(value, _NonFinite):
+        return at, value
+    if isinstance(value, dict):
+        children = ((f"{at}.{k}" if at else k, v) for k, v in value.items())
+    elif isinstance(value, list):
+        children = ((f"{at}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for child_at, child in children:
+        found = _find_non_finite(child, child_at)
+        if found:
+            return found
+    return None
+
+
+def _parse_line(text: str, where: str) -> Any:
+    """One JSON value, strictly: Python's json accepts NaN, Infinity and -Infinity and turns 1e999
+    into inf; none of these is standard JSON, and a non-finite number in a reward or log-prob
+    silently poisons training, so each is an error naming its field."""
+    markers: list[_NonFinite] = []
+
+    def mark(token: str) -> _NonFinite:
+        markers.append(_NonFinite(token))
+        return markers[-1]
+
+    def parse_float(token: str) -> float | _NonFinite:
+        number = float(token)
+        return number if math.isfinite(number) else mark(token)
+
+    try:
+        value = json.loads(text, parse_constant=mark, parse_float=parse_float)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{where}: not valid JSON ({exc.msg}, column {exc.colno}); "
+                        "each line must be one JSON object") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an int of > 4300 digits, absurd nesting
+        raise DataError(f"{where}: JSON this reader cannot hold ({type(exc).__name__}: {exc}); "
+                        "each line must be one JSON object of ordinary numbers and depth") from None
+    found = _find_non_finite(value) if markers else None  # a repeated key may have dropped it
+    if found:
+        at, marker = found
+        what = f"field {at!r}" if at else "the line"
+        raise DataError(f"{where}: {what} is {marker.text}, which is not a finite JSON number "
+                        "(Python's json writes NaN/Infinity for float('nan')/float('inf')); "
+                        "write a finite number instead, or drop the field where it is optional")
+    return value
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(1-based line number, object) for each non-blank line of a UTF-8 jsonl file.
+
+    The one strict jsonl reader of the project (the trainer's trajectory files use it too):
+    invalid UTF-8, a line that is not JSON or not an object, and NaN / Infinity anywhere are
+    DataErrors naming `path:line`. A missing file is the caller's to report (each names its own
+    fix). Lines are split on "\\n" only, so the numbers match an editor's.
+    """
+    with open(path, "rb") as f:  # bytes, so a decoding error can name its line
+        for lineno, raw in enumerate(f, 1):
+            where = f"{path}:{lineno}"
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a UTF-8 byte-order mark (Windows editors write one) is not an error
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{where}: not valid UTF-8 (byte {raw[exc.start]:#04x} at byte "
+                                f"{exc.start + 1} of the line); re-save the file as UTF-8") from None
+            if not line.strip():
+                continue
+            row = _parse_line(line, where)
+            if not isinstance(row, dict):
+                raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+            yield lineno, row
+
+
 @lru_cache(maxsize=32)
 def _read_jsonl_cached(path: str, size: int, mtime_ns: int) -> tuple[dict[str, Any], ...]:
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg}); "
-                                "each line must be one JSON object") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            row["_line"] = lineno
-            rows.append(row)
+    for lineno, row in iter_jsonl(path):
+        row["_line"] = lineno
+        rows.append(row)
     return tuple(rows)
 
 
@@ -180,7 +257,8 @@ def read_jsonl(path: Path) -> tuple[dict[str, Any], ...]:
     """Rows of a jsonl file, each with its 1-based `_line`; cached while the file is unchanged."""
     if not path.is_file():
         raise DataError(f"data file {str(path)!r} not found; the data folder must hold the "
-                        "upstream files (see shared/data/*/SOURCE.md for names and formats)")
+                        "upstream files: gsm8k/{train,test}.jsonl, math/{train,test}.jsonl, math500/test.jsonl "
+                        "(README, Data; tests/data/benchmarks shows each format)")
     st = path.stat()
     return _read_jsonl_cached(str(path), st.st_size, st.st_mtime_ns)
 
@@ -196,15 +274,24 @@ def _field(row: dict[str, Any], key: str, where: str) -> str:
 # ---------------------------------------------------------------------------- row parsers
 # Each turns one upstream row into a Record, or raises DataError naming file and line.
 
+#: A GSM8K gold: an integer, maybe negative, with optional thousands commas ("1,080") and decimals.
+_GSM8K_GOLD = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?", re.ASCII)
+
+
 def _gsm8k_record(row: dict[str, Any], where: str, split: str, i: int) -> Record:
     question = _field(row, "question", where)
     solution = _field(row, "answer", where)
     if "####" not in solution:
         raise DataError(f"{where}: GSM8K answer has no '#### <number>' final line")
-    gold = solution.rsplit("####", 1)[1].strip().replace(",", "")
-    if not gold:
+    final = solution.rsplit("####", 1)[1].strip()
+    if not final:
         raise DataError(f"{where}: GSM8K answer has an empty value after '####'")
-    return Record(id=f"gsm8k/{split}/{i}", question=question, answer=gold,
+    if not _GSM8K_GOLD.fullmatch(final):
+        # The gsm8k verifiers compare numbers: a gold like "eighteen" could never be matched, so
+        # every response to it would silently score 0.
+        raise DataError(f"{where}: GSM8K gold after '####' is {final!r}, not a number; write it "
+                        "like the upstream golds: 18, -3, 1,080 or 2.5")
+    return Record(id=f"gsm8k/{split}/{i}", question=question, answer=final.replace(",", ""),
                   meta={"solution": solution})
 
 

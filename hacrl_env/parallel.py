@@ -44,6 +44,25 @@ def agent_names(agents: list[str] | tuple[str, ...] | int) -> list[str]:
     return names
 
 
+def check_seed(seed: Any) -> int | None:
+    """`seed` as a Python int (None stays None), or a ValueError naming the bad value.
+
+    Gymnasium's seeding refuses the same values (a negative int, a non-int), with its own error
+    class; numpy fails deep inside with "expected non-negative integer" and no argument name.
+    Every hacrl env's reset calls this first, so a bad seed changes nothing. A bool is refused
+    (seed=True is a slip), a numpy integer is accepted as the int it holds.
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be a non-negative int, got {seed!r} (a {type(seed).__name__}); "
+                         "pass e.g. seed=0, or seed=None to continue the env's random stream")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed}; pass e.g. seed=0, or "
+                         "seed=None to continue the env's random stream")
+    return int(seed)
+
+
 def problem_info(problem: Problem) -> dict[str, Any]:
     return {"problem_id": problem.id, "index": problem.index, "answer": problem.answer}
 
@@ -122,6 +141,7 @@ class ReasoningParallelEnv(ProblemAccess, ParallelEnv[str, str, str]):
               ) -> tuple[dict[str, str], dict[str, dict]]:
         """Pick a problem: options {"index": i} or {"problem_id": id}, else drawn from the env's
         RNG (reseeded when `seed` is given, so the same seed gives the same problem)."""
+        seed = check_seed(seed)
         if seed is not None:
             self._rng = np.random.default_rng(seed)
             for i, a in enumerate(self.possible_agents):  # reproducible action sampling too

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import gymnasium as gym
 
 from hacrl_env.data import Problem
-from hacrl_env.parallel import ReasoningParallelEnv
+from hacrl_env.parallel import ReasoningParallelEnv, check_seed
 from hacrl_env.spaces import UnicodeText
 
 
@@ -50,6 +50,9 @@ class ReasoningEnv(gym.Env[str, str]):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[str, dict[str, Any]]:
+        # Checked here so that a bad seed gets the same message from every hacrl env, not
+        # Gymnasium's own error class, which is no ValueError.
+        seed = check_seed(seed)
         super().reset(seed=seed)
         if seed is not None:
             self.action_space.seed(seed)

@@ -14,7 +14,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from hacrl_env.data import Problem, ProblemAccess, ProblemSet
-from hacrl_env.parallel import MAX_PROMPT_CHARS, MAX_RESPONSE_CHARS, agent_names, problem_info
+from hacrl_env.parallel import (MAX_PROMPT_CHARS, MAX_RESPONSE_CHARS, agent_names, check_seed,
+                                problem_info)
 from hacrl_env.scoring import as_responses, check_agent_keys, score_batch, verdict_arrays
 from hacrl_env.spaces import UnicodeText
 from verifiers import Verifier
@@ -98,6 +99,7 @@ class VectorParallelEnv(ProblemAccess):
               ) -> tuple[dict[str, tuple[str, ...]], dict[str, list[dict]]]:
         """Start B episodes: problems at options["indices"], else drawn from the env's RNG
         (reseeded when `seed` is given)."""
+        seed = check_seed(seed)
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         self.problems = [self.problem_set[i] for i in self._indices(options)]

@@ -117,3 +117,38 @@ def test_custom_verifier_callable_and_render():
     assert isinstance(out["agent_0"]["rewards"], np.ndarray)
     with pytest.raises(ValueError, match="render_mode='human' is not supported"):
         _env(render_mode="human")
+
+
+def _envs():
+    """The three env kinds over the same data: parallel, vector and single-agent."""
+    return {"parallel": _env(), "vector": hacrl_env.make_vec("gsm8k-v0", num_envs=2, split="test"),
+            "single": hacrl_env.make_single("gsm8k-v0", split="test")}
+
+
+def _problem_ids(kind, env, seed=None):
+    _, infos = env.reset(seed=seed)
+    if kind == "parallel":
+        return [infos["agent_0"]["problem_id"]]
+    if kind == "vector":
+        return [i["problem_id"] for i in infos["agent_0"]]
+    return [infos["problem_id"]]
+
+
+@pytest.mark.parametrize("kind", ["parallel", "vector", "single"])
+@pytest.mark.parametrize("seed, shown", [(-1, "-1"), (1.5, "1.5 (a float)"), ("3", "'3' (a str)"),
+                                         (True, "True (a bool)"), (np.float64(2), "np.float64(2.0) (a float64)")])
+def test_a_bad_seed_is_one_clear_error_that_changes_nothing(kind, seed, shown):
+    env = _envs()[kind]
+    _problem_ids(kind, env, seed=5)
+    expected = _problem_ids(kind, env)  # what the stream gives next after seed=5 ...
+    _problem_ids(kind, env, seed=5)
+    with pytest.raises(ValueError) as err:
+        env.reset(seed=seed)
+    assert str(err.value).startswith(f"seed must be a non-negative int, got {shown}")
+    assert _problem_ids(kind, env) == expected  # ... and still gives after the refused reset
+
+
+@pytest.mark.parametrize("kind", ["parallel", "vector", "single"])
+def test_a_numpy_integer_seed_is_the_int_it_holds(kind):
+    env = _envs()[kind]
+    assert _problem_ids(kind, env, seed=np.int64(4)) == _problem_ids(kind, env, seed=4)

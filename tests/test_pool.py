@@ -245,3 +245,137 @@ def test_external_rescored_by_named_source(two_agents, tmp_path):
     assert scored[0].source_num_tokens == len("#### 7") + 1
     assert scored[1].source_mean_logp == -0.25
     assert torch.isfinite(torch.tensor(scored[0].source_mean_logp))
+
+
+# --------------------------------------------------------------------- strict external files
+# Each class of bad input is refused at load with file:line and the field, never coerced.
+
+OK_ROW = {"prompt": PROMPT, "response": "#### 7", "reward": 1, "source_mean_logp": -0.5}
+
+
+def _write_lines(tmp_path, lines):
+    path = tmp_path / "ext.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def _refused(tmp_path, bad_line, *needles):
+    """Load [a good line, `bad_line`]: the error names ext.jsonl:2 and every needle."""
+    path = _write_lines(tmp_path, [json.dumps(OK_ROW), bad_line])
+    with pytest.raises(ValueError) as err:
+        load_trajectories(path, ["llama", "qwen"])
+    msg = str(err.value)
+    assert "ext.jsonl:2:" in msg, msg
+    for needle in needles:
+        assert needle in msg, msg
+    return msg
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_external_non_finite_source_mean_logp_is_refused(tmp_path, constant):
+    line = json.dumps({**OK_ROW, "source_mean_logp": "X"}).replace('"X"', constant)  # json.dumps writes no NaN
+    msg = _refused(tmp_path, line, "'source_mean_logp'", "finite")
+    assert f"'source_mean_logp' is {constant}," in msg
+
+
+@pytest.mark.parametrize("logp, needle", [("-0.5", "must be a number"), (True, "must be a number"),
+                                          (0.25, "must be <= 0")])
+def test_external_source_mean_logp_must_be_a_number_at_most_zero(tmp_path, logp, needle):
+    _refused(tmp_path, json.dumps({**OK_ROW, "source_mean_logp": logp}), "'source_mean_logp'", needle)
+
+
+def test_external_source_mean_logp_is_checked_even_when_a_run_agent_rescores(tmp_path):
+    _refused(tmp_path, json.dumps({**OK_ROW, "source": "qwen", "source_mean_logp": "-1"}), "'source_mean_logp'")
+
+
+@pytest.mark.parametrize("finished", ["false", "true", 0, None])
+def test_external_finished_must_be_a_json_boolean(tmp_path, finished):
+    msg = _refused(tmp_path, json.dumps({**OK_ROW, "finished": finished}), "'finished'", "JSON boolean")
+    if finished == "false":
+        assert "write false without quotes" in msg
+
+
+@pytest.mark.parametrize("reward, needle", [("1", "write the number without quotes"), (True, "a boolean"),
+                                            (None, "null"), ([1], "a list")])
+def test_external_reward_must_be_a_json_number(tmp_path, reward, needle):
+    _refused(tmp_path, json.dumps({**OK_ROW, "reward": reward}), "'reward' must be a number", needle)
+
+
+def test_external_non_finite_reward_constant_is_refused(tmp_path):
+    _refused(tmp_path, json.dumps(OK_ROW).replace('"reward": 1', '"reward": NaN'), "'reward'", "NaN")
+
+
+@pytest.mark.parametrize("field, value, needle", [
+    ("source_num_tokens", -1, "integer >= 0"), ("source_num_tokens", 2.0, "integer >= 0"),
+    ("source_num_tokens", True, "integer >= 0"), ("source_num_tokens", "5", "integer >= 0"),
+    ("prompt_id", 1.5, "string or an integer"), ("prompt_id", False, "string or an integer"),
+    ("prompt_id", "", "non-empty"), ("source", 3, "must be a string"), ("source", None, "must be a string"),
+    ("response", ["#### 7"], "must be a string"),
+])
+def test_external_optional_fields_have_their_types(tmp_path, field, value, needle):
+    _refused(tmp_path, json.dumps({**OK_ROW, field: value}), repr(field), needle)
+
+
+def test_external_prompt_id_may_be_an_int_including_zero(tmp_path):
+    recs = load_trajectories(_write(tmp_path, [{**OK_ROW, "prompt_id": 0}, {**OK_ROW, "prompt_id": "a"}]), ["llama"])
+    assert [r.prompt_id for r in recs] == ["0", "a"]
+
+
+def test_external_non_numeric_log_prob_names_file_and_line(tmp_path):
+    _refused(tmp_path, json.dumps({**OK_ROW, "source_mean_logp": "about -1"}), "'source_mean_logp' must be a number",
+             "'about -1'")
+
+
+@pytest.mark.parametrize("prompt, needle", [
+    ([], "empty list"),
+    (["hi"], "'prompt' message 0 must be an object"),
+    ([{"role": "user"}], "'prompt' message 0 lacks ['content']"),
+    ([{"role": "system", "content": "be brief"}, {"role": "bot", "content": "x"}],
+     "'prompt' message 1 has role 'bot'; roles are system, user, assistant"),
+    ([{"role": "user", "content": [{"type": "text", "text": "x"}]}], "'prompt' message 0 has 'content' of a list"),
+    ([{"role": 1, "content": "x"}], "'prompt' message 0 has role 1"),
+])
+def test_external_chat_messages_are_checked_at_load(tmp_path, prompt, needle):
+    _refused(tmp_path, json.dumps({**OK_ROW, "prompt": prompt}), needle)
+
+
+def test_external_good_chat_prompt_loads(tmp_path):
+    msgs = [{"role": "system", "content": "be brief"}, {"role": "user", "content": PROMPT}]
+    (rec,) = load_trajectories(_write(tmp_path, [{**OK_ROW, "prompt": msgs, "finished": False,
+                                                  "source_num_tokens": 3}]), ["llama"])
+    assert rec.prompt == msgs and rec.finished is False and rec.source_num_tokens == 3 and rec.reward == 1.0
+
+
+def test_external_invalid_utf8_names_file_and_line(tmp_path):
+    path = tmp_path / "ext.jsonl"
+    path.write_bytes(json.dumps(OK_ROW).encode() + b"\n" + b'{"prompt": "caf\xe9"}\n')
+    with pytest.raises(ValueError, match=r"ext\.jsonl:2: not valid UTF-8.*re-save the file as UTF-8"):
+        load_trajectories(path, ["llama"])
+
+
+@pytest.mark.parametrize("field, bad, needle", [
+    ("sampling_mean_logp", "NaN", "field 'sampling_mean_logp' is NaN"),
+    ("reward", "Infinity", "field 'reward' is Infinity"),
+    ("finished", '"false"', "'finished' must be a JSON boolean"),
+    ("source_token_ids", '[5, "6"]', "'source_token_ids' must be null or a list of token ids"),
+    ("prompt", '[{"role": "bot", "content": "x"}]', "'prompt' message 0 has role 'bot'"),
+    ("step", '"3"', "'step' must be an integer >= 0"),
+])
+def test_pool_dump_bad_fields_name_file_line_and_field(tmp_path, field, bad, needle):
+    path = Pool([_record(sampling_mean_logp=-1.0, source_token_ids=(5, 6))], step=2).to_jsonl(tmp_path / "pool.jsonl")
+    good = path.read_text().splitlines()[0]
+    d = json.loads(good)
+    line = json.dumps({**d, field: "BAD"}).replace('"BAD"', bad)
+    path.write_text(good + "\n" + line + "\n")
+    with pytest.raises(ValueError) as err:
+        Pool.from_jsonl(path)
+    assert "pool.jsonl:2:" in str(err.value) and needle in str(err.value), str(err.value)
+
+
+def test_pool_dump_missing_field_is_named(tmp_path):
+    d = _record().to_json()
+    del d["reward"]
+    path = tmp_path / "pool.jsonl"
+    path.write_text(json.dumps(d) + "\n")
+    with pytest.raises(ValueError, match=r"pool\.jsonl:1: trajectory record lacks \['reward'\]"):
+        Pool.from_jsonl(path)

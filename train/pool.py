@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from hacrl_env.data import iter_jsonl
+
 Prompt = Any  # str (one user message) or a list of chat messages {"role", "content"}
 
 
@@ -62,14 +64,21 @@ class Trajectory:
 
     @classmethod
     def from_json(cls, d: dict) -> Trajectory:
+        """The record `to_json` wrote, its fields type-checked (a ValueError names the field)."""
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - fields - {"truncated"}
         if unknown:
             raise ValueError(f"trajectory record has unknown keys {sorted(unknown)}; known keys: {sorted(fields)}")
+        missing = [f.name for f in dataclasses.fields(cls)
+                   if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                   and f.name not in d]
+        if missing:
+            raise ValueError(f"trajectory record lacks {missing}; a pool dump line holds every field")
         d = dict(d)
         d.pop("truncated", None)
-        if d.get("source_token_ids") is not None:
-            d["source_token_ids"] = tuple(int(t) for t in d["source_token_ids"])
+        for key, check in _RECORD_CHECKS.items():
+            if key in d:
+                d[key] = check(d[key], key)
         return cls(**d)
 
 
@@ -138,8 +147,8 @@ class Pool:
     def from_jsonl(cls, path: str | os.PathLike) -> Pool:
         records, step = [], 0
         for lineno, d in _read_jsonl(path):
-            step = int(d.pop("step", step))
             try:
+                step = _count(d.pop("step", step), "step")
                 records.append(Trajectory.from_json(d))
             except (TypeError, ValueError) as e:
                 raise ValueError(f"{path}:{lineno}: {e}") from None
@@ -147,70 +156,193 @@ class Pool:
 
 
 def _read_jsonl(path: str | os.PathLike) -> Iterable[tuple[int, dict]]:
+    """(line number, object) per line, through the env's strict reader: bad UTF-8, bad JSON and
+    NaN / Infinity constants are errors naming `path:line` (a ValueError, hacrl_env's DataError)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"trajectory file {path} does not exist")
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(d, dict):
-                raise ValueError(f"{path}:{lineno}: each line must be a JSON object")
-            yield lineno, d
+    return iter_jsonl(path)
+
+
+# ---------------------------------------------------------------------------- field checks
+# Each takes (value, field name) and returns the value to store, or raises a ValueError naming
+# the field, what was wrong and the fix; the reader prefixes "file:line: ".
+
+_ROLES = ("system", "user", "assistant")
+
+
+def _json_type(value: Any) -> str:
+    """`value`'s type as the JSON file spells it, for messages."""
+    names = {bool: "a boolean", str: "a string", int: "an integer", float: "a number", list: "a list",
+             dict: "an object", type(None): "null"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def _show(value: Any) -> str:
+    """`value`'s repr, cut short: a message names the bad value without echoing a whole prompt."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _string(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{key!r} must be a string, got {_show(value)} ({_json_type(value)})")
+    return value
+
+
+def _boolean(value: Any, key: str) -> bool:
+    # bool("false") is True: a quoted boolean must not be read as its truthiness.
+    if not isinstance(value, bool):
+        hint = (f"; write {value.strip().lower()} without quotes"
+                if isinstance(value, str) and value.strip().lower() in ("true", "false") else "")
+        raise ValueError(f"{key!r} must be a JSON boolean (true or false), got {_show(value)} "
+                         f"({_json_type(value)}){hint}")
+    return value
+
+
+def _count(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key!r} must be an integer >= 0, got {_show(value)} ({_json_type(value)})")
+    return value
+
+
+def _finite_number(value: Any, key: str) -> float:
+    # float("1") would pass a quoted number: a string here is refused, whatever it holds.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        hint = "; write the number without quotes" if isinstance(value, str) and _is_number(value) else ""
+        raise ValueError(f"{key!r} must be a number (a finite JSON number), got {_show(value)} "
+                         f"({_json_type(value)}){hint}")
+    if not _is_number(value):
+        raise ValueError(f"{key!r} must be a finite number, got {_show(value)}")
+    return float(value)
+
+
+def _is_number(value: Any) -> bool:
+    """Whether float(value) works and is finite (an int too big for a float is not)."""
+    try:
+        return math.isfinite(float(value))
+    except (ValueError, OverflowError):
+        return False
+
+
+def _optional(check):
+    """`check`, with null (what to_jsonl writes for "not set") passed through as None."""
+    return lambda value, key: None if value is None else check(value, key)
+
+
+def _mean_logp(value: Any, key: str) -> float:
+    logp = _finite_number(value, key)
+    if logp > 0:
+        raise ValueError(f"{key!r} must be <= 0 (a mean log-probability: the mean over the response's "
+                         f"tokens of log pi(token)), got {value!r}; a probability p belongs here as log(p)")
+    return logp
+
+
+def _prompt(value: Any, key: str) -> Prompt:
+    """A str, or chat messages checked now rather than at the first step's chat template."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list):
+        raise ValueError(f"{key!r} must be a string or a list of chat messages, got {_json_type(value)}")
+    if not value:
+        raise ValueError(f"{key!r} must be a string or a list of chat messages, got an empty list")
+    for i, m in enumerate(value):
+        _message(m, f"{key!r} message {i}")
+    return value
+
+
+def _message(m: Any, where: str) -> None:
+    example = '{"role": "user", "content": "..."}'
+    if not isinstance(m, dict):
+        raise ValueError(f"{where} must be an object like {example}, got {_json_type(m)}")
+    missing = [k for k in ("role", "content") if k not in m]
+    if missing:
+        raise ValueError(f"{where} lacks {missing}; each message is like {example}")
+    if m["role"] not in _ROLES:
+        raise ValueError(f"{where} has role {_show(m['role'])}; roles are {', '.join(_ROLES)}")
+    if not isinstance(m["content"], str):
+        raise ValueError(f"{where} has 'content' of {_json_type(m['content'])}; it must be a string "
+                         "(text-only prompts: no content lists)")
+
+
+def _token_ids(value: Any, key: str) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0
+                                              for t in value):
+        raise ValueError(f"{key!r} must be null or a list of token ids (integers >= 0)")
+    return tuple(value)
+
+
+def _prompt_id(value: Any, key: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        raise ValueError(f"{key!r} must be a non-empty string or an integer, got {_show(value)} "
+                         f"({_json_type(value)}); records sharing it form one advantage group")
+    return str(value)
+
+
+# What Trajectory.from_json checks, per field (pool dumps: every field, as to_json wrote it).
+# Log-probs are only checked finite here, not <= 0: a dump is read back as written.
+_RECORD_CHECKS = {
+    "prompt_id": _string, "prompt": _prompt, "response": _string, "source": _string, "reward": _finite_number,
+    "extracted": _string, "reason": _string, "source_num_tokens": _count,
+    "source_mean_logp": _optional(_finite_number), "sampling_mean_logp": _optional(_finite_number),
+    "finished": _boolean, "policy_version": _count, "prompt_index": _count, "sample_index": _count,
+    "source_token_ids": _optional(_token_ids), "external": _boolean,
+}
 
 
 def load_trajectories(path: str | os.PathLike, agent_names: Sequence[str]) -> list[Trajectory]:
     """Load external trajectories to mix into training.
 
-    Each JSON line needs `prompt` (str or chat messages), `response` (str) and `reward` (number);
-    optional: `prompt_id` (defaults to the prompt text; records sharing it form one advantage
-    group), `finished` (default True), `source`, `source_mean_logp`, `source_num_tokens`.
+    Each JSON line needs `prompt` (a str, or a non-empty list of {"role": "system" | "user" |
+    "assistant", "content": str} messages), `response` (str) and `reward` (a finite JSON number);
+    optional: `prompt_id` (str or int; defaults to the prompt text; records sharing it form one
+    advantage group), `finished` (a JSON boolean, default true), `source` (str),
+    `source_mean_logp` (a finite number <= 0, or null) and `source_num_tokens` (an int >= 0).
     The behaviour log-prob is needed for the cross-agent ratio: either the record carries
     `source_mean_logp`, or it names a `source` agent of this run, whose model then rescores it
-    at the start of every step.  Anything else is an error naming the line and both fixes.
+    at the start of every step.  Anything else is a ValueError naming file:line, the field and
+    the fix; values are never coerced (a quoted "1" or "false" is refused, not read as a number
+    or a truthy string), and NaN / Infinity are refused by the reader.
     """
     names = set(agent_names)
     out = []
     for lineno, d in _read_jsonl(path):
-        where = f"{path}:{lineno}"
-        missing = [k for k in ("prompt", "response", "reward") if k not in d]
-        if missing:
-            raise ValueError(f"{where}: external trajectory lacks {missing}; needs prompt, response, reward")
-        if not isinstance(d["response"], str):
-            raise ValueError(f"{where}: 'response' must be a string, got {type(d['response']).__name__}")
-        prompt = d["prompt"]
-        if not (isinstance(prompt, str) or (isinstance(prompt, list) and all(isinstance(m, dict) for m in prompt))):
-            raise ValueError(f"{where}: 'prompt' must be a string or a list of chat messages")
         try:
-            reward = float(d["reward"])
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: 'reward' must be a number, got {d['reward']!r}") from None
-        if not math.isfinite(reward):
-            raise ValueError(f"{where}: 'reward' must be finite, got {reward}")
-        source = d.get("source") or ""
-        logp = d.get("source_mean_logp")
-        if logp is None and source not in names:
-            raise ValueError(
-                f"{where}: external trajectory has no 'source_mean_logp' and its source {source!r} is not an agent of "
-                f"this run ({sorted(names)}); add the behaviour mean log-prob as 'source_mean_logp', or set 'source' "
-                "to a run agent whose model should rescore it")
-        if logp is not None and source in names:
-            # a run agent is named: its current model rescoring is authoritative (HACPO.md §3c)
-            logp = None
-        pid = d.get("prompt_id") or (prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True))
-        out.append(Trajectory(
-            prompt_id=str(pid), prompt=prompt, response=d["response"], source=source, reward=reward,
-            source_num_tokens=int(d.get("source_num_tokens", 0)),
-            source_mean_logp=None if logp is None else float(logp),
-            finished=bool(d.get("finished", True)), external=True,
-        ))
+            out.append(_external_record(d, names))
+        except ValueError as e:
+            raise ValueError(f"{path}:{lineno}: {e}") from None
     if not out:
         raise ValueError(f"{path}: no external trajectories in the file")
     return out
+
+
+def _external_record(d: dict, names: set[str]) -> Trajectory:
+    """One line of an external trajectory file as a Trajectory; a ValueError names the field."""
+    missing = [k for k in ("prompt", "response", "reward") if k not in d]
+    if missing:
+        raise ValueError(f"external trajectory lacks {missing}; needs prompt, response, reward")
+    prompt = _prompt(d["prompt"], "prompt")
+    response = _string(d["response"], "response")
+    reward = _finite_number(d["reward"], "reward")
+    source = _string(d["source"], "source") if "source" in d else ""
+    # null means "not given", as in a pool dump; checked even when a run agent rescores it below
+    logp = _optional(_mean_logp)(d.get("source_mean_logp"), "source_mean_logp")
+    num_tokens = _count(d["source_num_tokens"], "source_num_tokens") if "source_num_tokens" in d else 0
+    finished = _boolean(d["finished"], "finished") if "finished" in d else True
+    if "prompt_id" in d:
+        pid = _prompt_id(d["prompt_id"], "prompt_id")
+    else:
+        pid = prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True)
+    if logp is None and source not in names:
+        raise ValueError(
+            f"external trajectory has no 'source_mean_logp' and its source {source!r} is not an agent of "
+            f"this run ({sorted(names)}); add the behaviour mean log-prob as 'source_mean_logp', or set 'source' "
+            "to a run agent whose model should rescore it")
+    if logp is not None and source in names:
+        # a run agent is named: its current model rescoring is authoritative (HACPO.md §3c)
+        logp = None
+    return Trajectory(prompt_id=pid, prompt=prompt, response=response, source=source, reward=reward,
+                      source_num_tokens=num_tokens, source_mean_logp=logp, finished=finished, external=True)
 
 
 def group_external(records: Sequence[Trajectory]) -> list[list[Trajectory]]:
