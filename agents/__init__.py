@@ -9,9 +9,9 @@
 from agents.batching import EncodedBatch, micro_batches
 from agents.engine import Completion, RolloutEngine, SamplingParams, TransformersEngine
 from agents.llm import LLMAgent, Sample, SequenceLogprobs
-from agents.loading import available, load
+from agents.loading import available, check, load
 from agents.zoo_task import WARMSTART_ENV_ID, WARMSTART_TASK_KWARGS
 
 __all__ = ["LLMAgent", "Sample", "SequenceLogprobs", "EncodedBatch", "micro_batches", "RolloutEngine",
-           "TransformersEngine", "SamplingParams", "Completion", "load", "available",
+           "TransformersEngine", "SamplingParams", "Completion", "load", "check", "available",
            "WARMSTART_ENV_ID", "WARMSTART_TASK_KWARGS"]

@@ -105,12 +105,17 @@ PYPI_MODELS: dict[str, PyPIModel] = {
 }
 
 
+def pypi_cache_dir(name: str) -> Path:
+    """Where the converted HF directory of a packaged model is cached."""
+    return cache_root().parent / "pypi" / f"{name}-v{CONVERT_VERSION}"
+
+
 def pypi_model_dir(name: str) -> Path:
     """HF directory for a PyPI-packaged model, converted from its GGUF on first use."""
     if name not in PYPI_MODELS:
         raise KeyError(f"unknown packaged model {name!r}; available: {', '.join(PYPI_MODELS)}")
     entry = PYPI_MODELS[name]
-    target = cache_root().parent / "pypi" / f"{name}-v{CONVERT_VERSION}"
+    target = pypi_cache_dir(name)
     if (target / "config.json").exists():
         return target
     gguf = entry.locate()

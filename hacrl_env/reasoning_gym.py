@@ -51,7 +51,7 @@ def _dataset(task: str, size: int, seed: int, config_json: str):
     fields = {f.name for f in dataclasses.fields(config_cls)} - {"seed", "size"}
     unknown = sorted(k for k in config if k not in fields)
     if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for reasoning-gym task {task!r}; "
+        raise TypeError(f"unknown option(s) {unknown} for reasoning-gym task {task!r}; "
                          f"its config takes {sorted(fields)} (plus size=, test_size=, seed=)")
     try:
         return rg.create_dataset(task, size=size, seed=seed, **config)

@@ -40,7 +40,7 @@ def test_unknown_version_lists_the_existing_ones():
 def test_unknown_task_kwargs_are_rejected_with_what_is_accepted():
     with pytest.raises(TypeError, match=r"unknown keyword\(s\) \['sizee'\]; it takes no task options"):
         hacrl_env.make("gsm8k-v0", sizee=3)
-    with pytest.raises(ValueError, match=r"unknown option\(s\) \['max_term'\].*'max_terms'"):
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['max_term'\].*'max_terms'"):
         hacrl_env.make("rg-chain_sum-v0", max_term=3)
 
 

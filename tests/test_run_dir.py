@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from train.checkpoint import find_latest_checkpoint, list_checkpoints, resolve_checkpoint
+from train.checkpoint import (
+    find_latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    load_newest_intact,
+    resolve_checkpoint,
+)
 from train.config import load_config
 from train.plots import PLOT_FILES, read_metrics
 from train.run_dir import RunDir, make_run_path
@@ -107,7 +113,7 @@ def test_checkpoint_round_trip_and_latest_pointer(tmp_path: Path) -> None:
     path = run.save_checkpoint(5, [FakeAgent("llama", 1.0), FakeAgent("qwen2", 2.0)], state)
     assert path == tmp_path / "checkpoints" / "step_5"
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step_5"
-    dirs, loaded = run.load_checkpoint()
+    dirs, loaded = load_checkpoint(resolve_checkpoint(tmp_path))
     assert {n: _weight(d) for n, d in dirs.items()} == {"llama": 1.0, "qwen2": 2.0}
     assert loaded["step"] == 5 and loaded["optimizers"] == state["optimizers"]
     restore_rng(loaded["rng"])  # the numpy stream continues exactly where it was saved
@@ -121,9 +127,9 @@ def test_a_checkpoint_that_needs_the_full_unpickler_is_refused_unless_trusted(tm
     run.save_checkpoint(1, [FakeAgent("llama", 1.0)], {"rng": np.random.get_state()})  # a raw numpy array
     monkeypatch.delenv("HACRL_TRUST_CHECKPOINTS", raising=False)
     with pytest.raises(ValueError, match="could run code.*HACRL_TRUST_CHECKPOINTS=1"):
-        run.load_checkpoint()
+        load_checkpoint(resolve_checkpoint(tmp_path))
     monkeypatch.setenv("HACRL_TRUST_CHECKPOINTS", "1")
-    _, loaded = run.load_checkpoint()
+    _, loaded = load_checkpoint(resolve_checkpoint(tmp_path))
     assert isinstance(loaded["rng"][1], np.ndarray)
 
 
@@ -135,8 +141,8 @@ def test_crash_mid_save_leaves_previous_checkpoint_intact(tmp_path: Path) -> Non
         run.save_checkpoint(20, [FakeAgent("llama", 9.0), FakeAgent("qwen2", 9.0, fail=True)], {"step": 20})
     assert [s for s, _ in list_checkpoints(tmp_path / "checkpoints")] == [10]
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step_10"
-    dirs, state = RunDir(tmp_path, tensorboard=False).load_checkpoint()
-    assert state["step"] == 10 and _weight(dirs["llama"]) == 1.0
+    _, dirs, state, skipped = load_newest_intact(tmp_path / "checkpoints")
+    assert state["step"] == 10 and not skipped and _weight(dirs["llama"]) == 1.0
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["latest", "step_10"]
 
 
@@ -160,23 +166,30 @@ def test_pruning_keeps_the_newest(tmp_path: Path) -> None:
         run.save_checkpoint(step, {"a": FakeAgent("a", float(step))}, {"step": step})
     assert [s for s, _ in list_checkpoints(tmp_path / "checkpoints")] == [6, 10]
     assert resolve_checkpoint(tmp_path) == tmp_path / "checkpoints" / "step_10"
-    assert run.load_checkpoint(step=6)[1]["step"] == 6
+    assert load_checkpoint(resolve_checkpoint(tmp_path, 6))[1]["step"] == 6
     with pytest.raises(ValueError, match=r"available steps: \[6, 10\]"):
-        run.load_checkpoint(step=2)
+        resolve_checkpoint(tmp_path, 2)
 
 
-def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path: Path) -> None:
-    run = RunDir(tmp_path, tensorboard=False)
+def test_rewinding_to_a_checkpoint_drops_later_metrics_and_sets_newer_checkpoints_aside(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, config=load_config(None, ["logging.tensorboard=false"]))
     _log_steps(run, range(1, 4))
     run.save_checkpoint(3, [FakeAgent("a", 1.0)], {"step": 3})
-    _log_steps(run, range(4, 7))  # then the process dies at step 6
+    _log_steps(run, range(4, 7))
+    run.save_checkpoint(6, [FakeAgent("a", 6.0)], {"step": 6})
+    run.log(7, {"llama/reward": 0.7})  # then the process dies at step 7
     run.close()
-    resumed = RunDir.open(tmp_path / "checkpoints" / "step_3")  # also accepts the checkpoint dir
+    resumed = RunDir.open(tmp_path / "checkpoints" / "step_3")  # also accepts a checkpoint dir
     assert resumed.path == tmp_path
-    resumed.load_checkpoint()
+    with pytest.warns(UserWarning, match="step_6 is newer"):
+        resumed.rewind_to(tmp_path / "checkpoints" / "step_3")  # resuming from step 3 on purpose
     resumed.log(4, {"llama/reward": 0.9})
     assert [r["step"] for r in resumed.read_metrics()] == [1, 2, 3, 4]
     assert resumed.read_metrics()[-1]["llama/reward"] == 0.9
+    # step 6 belongs to a future the resumed run will not have: kept, but out of a later resume's way
+    assert [s for s, _ in list_checkpoints(tmp_path / "checkpoints")] == [3]
+    assert [_weight(d / "a") for d in (tmp_path / "checkpoints" / "superseded").iterdir()] == [6.0]
+    assert (tmp_path / "checkpoints" / "latest").read_text() == "step_3"
 
 
 def test_create_writes_config_and_names_the_run(tmp_path: Path) -> None:
@@ -189,6 +202,10 @@ def test_create_writes_config_and_names_the_run(tmp_path: Path) -> None:
     assert make_run_path(named) == tmp_path / "exp1"
     with pytest.raises(ValueError, match="does not exist"):
         RunDir.open(tmp_path / "nope")
+    (tmp_path / "not_a_run").mkdir()
+    with pytest.raises(ValueError, match="is not a run directory"):
+        RunDir.open(tmp_path / "not_a_run", cfg)
+    assert list((tmp_path / "not_a_run").iterdir()) == []  # nothing written into it
 
 
 def test_missing_optional_packages_are_named_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -209,7 +226,7 @@ def test_missing_optional_packages_are_named_with_the_fix(tmp_path: Path, monkey
 
 def test_no_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no checkpoint found"):
-        RunDir(tmp_path, tensorboard=False).load_checkpoint()
+        load_newest_intact(tmp_path / "checkpoints")
 
 
 def test_plots_without_cost_metrics_draw_step_axes_only(tmp_path: Path) -> None:

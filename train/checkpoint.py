@@ -23,6 +23,7 @@ import re
 import shutil
 import time
 import uuid
+import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -63,7 +64,9 @@ def save_checkpoint(checkpoints_dir: str | Path, step: int,
         for name, agent in named.items():
             agent.save_pretrained(tmp / name)
         torch.save(dict(state), tmp / STATE_FILE)
-        meta = {"step": step, "agents": list(named), "saved_at": time.time()}
+        # Every file's size, so a resume can tell a truncated or missing file from an intact one.
+        files = {str(f.relative_to(tmp)): f.stat().st_size for f in sorted(tmp.rglob("*")) if f.is_file()}
+        meta = {"step": step, "agents": list(named), "saved_at": time.time(), "files": files}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
         _fsync_tree(tmp)
         if final.exists():  # re-saving a step (e.g. after a resume): move the old copy aside first
@@ -73,21 +76,32 @@ def save_checkpoint(checkpoints_dir: str | Path, step: int,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a kill -9 cannot get here; RunDir clears leftovers
         raise
-    _write_atomic(root / LATEST_FILE, final.name)
+    write_latest(root, final.name)
     if keep is not None:
         prune_checkpoints(root, keep)
     return final
 
 
+class CheckpointDamaged(ValueError):
+    """A checkpoint dir that cannot be loaded whole: a file missing, truncated or unreadable."""
+
+
 def load_checkpoint(checkpoint_dir: str | Path) -> tuple[dict[str, Path], dict[str, Any]]:
-    """(agent name -> HF dir, trainer state dict) of one checkpoint dir."""
+    """(agent name -> HF dir, trainer state dict) of one checkpoint dir. Raises CheckpointDamaged
+    naming what is wrong with a damaged one."""
     ckpt = Path(checkpoint_dir)
     meta_path = ckpt / META_FILE
-    if not meta_path.is_file() or not (ckpt / STATE_FILE).is_file():
-        raise ValueError(f"{str(ckpt)!r} is not a checkpoint dir (no {META_FILE}/{STATE_FILE}); pass "
+    if not meta_path.is_file():
+        raise ValueError(f"{str(ckpt)!r} is not a checkpoint dir (no {META_FILE}); pass "
                          "a run dir or one of its checkpoints/step_<N> dirs")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    agent_dirs = {name: ckpt / name for name in meta["agents"]}
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        agents = [str(a) for a in meta["agents"]]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise CheckpointDamaged(f"{meta_path} is unreadable ({type(exc).__name__}: {exc})") from None
+    _check_files(ckpt, meta.get("files"), agents)
+    if not zipfile.is_zipfile(ckpt / STATE_FILE):  # torch.save writes a zip; anything else is damage
+        raise CheckpointDamaged(f"{ckpt / STATE_FILE} is unreadable (not a torch.save archive)")
     try:
         state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -96,7 +110,49 @@ def load_checkpoint(checkpoint_dir: str | Path) -> tuple[dict[str, Path], dict[s
                              f"({str(exc).splitlines()[-1][:200]}), so loading it could run code. If you wrote "
                              "it yourself (e.g. with an older hacrl), set HACRL_TRUST_CHECKPOINTS=1 and retry") from None
         state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=False)
-    return agent_dirs, state
+    except (RuntimeError, EOFError, OSError) as exc:  # a truncated or corrupt zip archive
+        raise CheckpointDamaged(f"{ckpt / STATE_FILE} is unreadable ({str(exc).splitlines()[0][:200]})") from None
+    return {name: ckpt / name for name in agents}, state
+
+
+def _check_files(ckpt: Path, sizes: dict[str, int] | None, agents: list[str]) -> None:
+    """Every file the save recorded is there at its size (older checkpoints record none: then the
+    trainer state and each agent's config.json must at least exist)."""
+    expected = sizes if isinstance(sizes, dict) else {STATE_FILE: None, **{f"{a}/config.json": None for a in agents}}
+    for rel, size in expected.items():
+        path = ckpt / rel
+        if not path.is_file():
+            raise CheckpointDamaged(f"{ckpt} is missing {rel}")
+        if size is not None and path.stat().st_size != size:
+            raise CheckpointDamaged(f"{path} has {path.stat().st_size} bytes, {size} were saved (truncated or "
+                                    "overwritten)")
+
+
+def load_newest_intact(checkpoints_dir: str | Path) -> tuple[Path, dict[str, Path], dict[str, Any], list[str]]:
+    """The newest checkpoint that loads whole: (its dir, agent dirs, state, why each newer one was
+    skipped). Raises ValueError when none does."""
+    skipped: list[str] = []
+    for _, path in reversed(list_checkpoints(checkpoints_dir)):
+        try:
+            agent_dirs, state = load_checkpoint(path)
+        except CheckpointDamaged as exc:
+            skipped.append(str(exc))
+            continue
+        return path, agent_dirs, state, skipped
+    if skipped:
+        raise ValueError(f"no intact checkpoint in {str(checkpoints_dir)!r}:\n  " + "\n  ".join(skipped))
+    raise ValueError(f"no checkpoint found in {str(checkpoints_dir)!r}; expected <run>/checkpoints/step_<N>/ "
+                     "(was the run saved? see schedule.save_every)")
+
+
+def set_aside(checkpoint_dir: Path) -> Path:
+    """Move a checkpoint out of the resume path (into checkpoints/superseded/), keeping its files:
+    used for checkpoints newer than the one a run resumes from, which belong to a discarded future."""
+    target = checkpoint_dir.parent / "superseded" / f"{checkpoint_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    target.parent.mkdir(exist_ok=True)
+    os.replace(checkpoint_dir, target)
+    _fsync_dir(checkpoint_dir.parent)
+    return target
 
 
 def list_checkpoints(checkpoints_dir: str | Path) -> list[tuple[int, Path]]:
@@ -168,7 +224,13 @@ def _remove_dir(d: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_latest(checkpoints_dir: Path, name: str) -> None:
+    """Point the `latest` file at checkpoint dir `name`."""
+    write_text_atomic(checkpoints_dir / LATEST_FILE, name)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` so that a kill at any moment leaves the old file or the new one."""
     tmp = path.with_name(f"{_TEMP_PREFIX}{path.name}-{uuid.uuid4().hex[:8]}")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)

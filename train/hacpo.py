@@ -4,7 +4,11 @@
     python train/hacpo.py --config configs/smoke.yaml       # a preset
     python train/hacpo.py --config configs/smoke.yaml --algo.name=gspo schedule.steps=5
     python train/hacpo.py --algo.name gspo --run_name my_gspo      # `--key value` works too
-    python train/hacpo.py --resume runs/<run>               # continue an interrupted run
+    python train/hacpo.py --resume runs/<run>               # continue an interrupted run (newest intact checkpoint)
+    python train/hacpo.py --resume runs/<run>/checkpoints/step_40 --schedule.steps=200   # from that checkpoint
+
+A resumed run uses its own config.yaml; only schedule.steps, the eval and save cadence, logging and
+the agents' devices may change (recorded in <run>/resumes.jsonl). Everything else is refused.
 
 Config: one YAML file (`configs/`) plus dotted overrides; see train/config.py for every key.
 This script holds no math: it parses arguments and calls `train.loop.train`.
@@ -13,6 +17,7 @@ This script holds no math: it parses arguments and calls `train.loop.train`.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file: make `import train.x` work from a clone
@@ -20,29 +25,33 @@ if __package__ in (None, ""):  # run as a file: make `import train.x` work from 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from train.config import load_config, split_cli_args
+    from train.config import ConfigError, load_config, split_cli_args
     from train.loop import train
+    from train.run_dir import locate_run
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
         return {}
-    resume = None
-    if "--resume" in argv:
-        i = argv.index("--resume")
-        if i + 1 >= len(argv):
-            raise SystemExit("--resume needs a run directory, e.g. --resume runs/20260101-120000-hacpo")
-        resume = argv[i + 1]
-        del argv[i:i + 2]
-    path, overrides = split_cli_args(argv)
-    if resume and path is None and (Path(resume) / "config.yaml").is_file():
-        path = str(Path(resume) / "config.yaml")  # a resumed run keeps its own config
     try:
+        path, overrides = split_cli_args(argv)
+        resume = next((o.split("=", 1)[1] for o in reversed(overrides) if o.lstrip("-").startswith("resume=")), None)
+        if resume == "":
+            raise ValueError("--resume needs a run directory, e.g. --resume runs/20260101-120000-hacpo")
+        if resume and path is None:
+            # a resumed run keeps its own config: the overrides apply on top of it, and train()
+            # refuses those that would change what was trained
+            path = str(locate_run(resume)[0] / "config.yaml")
         cfg = load_config(path, overrides)
-    except ValueError as e:
+    except ValueError as e:  # the arguments or the config: one message, no traceback
         raise SystemExit(f"error: {e}") from None
-    return train(cfg, resume=resume)
+    try:
+        return train(cfg, resume=resume)
+    except ConfigError as e:  # the envs, data, models or resume point it names: checked before any work
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":
+    # warnings (a damaged checkpoint skipped, newer ones set aside) as one line each, no source line
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
     main()

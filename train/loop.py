@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 
 from train import core
 from train.algorithms import learns_from_peers
-from train.pool import Pool, Trajectory, group_external, load_trajectories
+from train.pool import Pool, Trajectory, group_external
 from train.update_step import LearnerBatch, UpdateParams
 
 
@@ -264,10 +265,6 @@ def restore_rng(saved: dict) -> None:
     torch.set_rng_state(saved["torch"])
 
 
-def load_external(path: str | None, names: list[str]) -> list[Trajectory]:
-    return [] if not path else load_trajectories(path, names)
-
-
 def external_for_step(records: list[Trajectory], state: TrainerState, num_groups: int) -> list[Trajectory]:
     """The next `num_groups` prompt groups of the external file, cycling through it."""
     groups = group_external(records)
@@ -371,33 +368,40 @@ def evaluate_all(workers, cfg, step: int) -> dict[str, dict]:
 
 def train(cfg, *, resume: str | None = None) -> dict:
     """Run (or resume) one experiment; returns {"run_dir", "start", "end"} held-out accuracies."""
-    import hacrl_env
     from tqdm.auto import tqdm
 
     from train.config import minibatch_size, resolve_algo
+    from train.preflight import preflight
+    from train.resume import prepare_resume
     from train.run_dir import RunDir
 
     spec = resolve_algo(cfg)
     names = [a.name for a in cfg.agents]
     resume = resume or cfg.resume
-    run = RunDir.open(resume, cfg) if resume else RunDir.create(cfg)
-    state, agent_dirs, saved = TrainerState(), None, None
-    if resume:
-        agent_dirs, saved = run.load_checkpoint()
-        state = TrainerState(**saved["trainer"])
+    # Everything that can be wrong with the inputs fails here, before a model loads or a file is written.
+    point = prepare_resume(resume, cfg) if resume else None
+    vec, external = preflight(cfg)
+    run = RunDir.open(point.run_dir, cfg) if point else RunDir.create(cfg)
+    state, agent_dirs = TrainerState(), None
+    if point is not None:
+        for reason in point.skipped:
+            warnings.warn(f"skipping a damaged checkpoint: {reason}; resuming from {point.checkpoint.name}")
+        run.rewind_to(point.checkpoint)
+        run.record_resume({"checkpoint": str(point.checkpoint.relative_to(point.run_dir)), "step": point.step,
+                           "changed": {k: list(v) for k, v in point.changes.items()}, "skipped": point.skipped})
+        print(f"resuming {point.run_dir} from {point.checkpoint.name}"
+              + "".join(f"\n  {k}: {old!r} -> {new!r}" for k, (old, new) in point.changes.items()), flush=True)
+        agent_dirs, state = point.agent_dirs, TrainerState(**point.state["trainer"])
     random.seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
     torch.manual_seed(cfg.seed)
     workers = build_workers(cfg, agent_dirs)
-    if saved is not None:
+    if point is not None:
         for w in workers:
-            w.load_state_dict(saved["workers"][w.name])
-        restore_rng(saved["rng"])
+            w.load_state_dict(point.state["workers"][w.name])
+        restore_rng(point.state["rng"])
     params = update_params(spec, minibatch_size(cfg), cfg.algo)
     P, G = cfg.schedule.prompts_per_step, cfg.schedule.group_size * int(spec.rollout_multiplier)
-    vec = hacrl_env.make_vec(cfg.env.id, num_envs=P, agents=names, split=cfg.env.train_split,
-                             verifier=cfg.env.verifier, **cfg.env.kwargs)
-    external = load_external(cfg.schedule.external_trajectories, names)
     dump_all = cfg.logging.dump_pools
 
     def checkpoint() -> None:

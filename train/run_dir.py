@@ -1,7 +1,8 @@
 """One training run's directory: resolved config, metrics log, TensorBoard events, plots, checkpoints.
 
-    <run>/config.yaml          the resolved TrainConfig
+    <run>/config.yaml          the resolved TrainConfig (rewritten on resume with the changed settings)
     <run>/metrics.jsonl        one JSON object per `log` call: "step" + flat "<agent>/<metric>" keys
+    <run>/resumes.jsonl        one line per resume: when, from which checkpoint, what changed
     <run>/tb/                  TensorBoard events (when enabled and installed)
     <run>/plots/*.png          train/plots.py
     <run>/checkpoints/step_<N>/{<agent>/, trainer_state.pt, meta.json}, checkpoints/latest
@@ -9,22 +10,23 @@
     run = RunDir(make_run_path(cfg), config=cfg)
     run.log(step, {"llama/reward": 0.4, "time/step": 1.2})
     run.save_checkpoint(step, agents, {"optimizers": ..., "rng": ..., "step": step})
-    agent_dirs, state = run.load_checkpoint()        # resume: newest complete checkpoint
     run.plot(); run.close()
 
-Resuming (`RunDir(existing_path)` then `load_checkpoint`) drops metrics.jsonl rows logged after
-the checkpoint's step and purges those TensorBoard events, so the resumed run re-logs those steps
-once instead of twice.
+Resuming (train/resume.py picks and loads the checkpoint; then `RunDir.open(path, cfg)` and
+`rewind_to(checkpoint)`) drops metrics.jsonl rows logged after the checkpoint's step and purges
+those TensorBoard events, so the resumed run re-logs those steps once instead of twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
 import numbers
 import os
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,22 @@ def make_run_path(cfg: TrainConfig, now: float | None = None) -> Path:
     return path
 
 
+def locate_run(path: str | Path) -> tuple[Path, Path | None]:
+    """(run dir, checkpoint dir or None) of a path to a run dir or to one of its
+    checkpoints/step_<N> dirs. A path that is neither is a ValueError that says what a run holds."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ValueError(f"{str(p)!r} does not exist; pass the directory of an earlier run (it holds "
+                         "config.yaml, metrics.jsonl and checkpoints/) or one of its checkpoints/step_<N> dirs")
+    checkpoint = p if (p / ckpt.META_FILE).is_file() else None
+    run = p.parent.parent if checkpoint is not None else p
+    if not (run / "config.yaml").is_file():
+        raise ValueError(f"{str(p)!r} is not a run directory: {str(run / 'config.yaml')!r} is missing. Pass the "
+                         "directory `python train/hacpo.py` created (runs/<name>), or one of its "
+                         "checkpoints/step_<N> dirs")
+    return run, checkpoint
+
+
 def tensorboard_available() -> bool:
     try:
         import tensorboard  # noqa: F401  (SummaryWriter needs the package, not just torch)
@@ -72,7 +90,9 @@ class RunDir:
             tensorboard = config.logging.tensorboard if tensorboard is None else tensorboard
             plots = config.logging.plots
             keep_checkpoints = config.schedule.keep_checkpoints
-            _write_text_atomic(self.path / "config.yaml", config_to_yaml(config))
+            # without `resume`: resumes.jsonl records those, and this file reused with --config
+            # must start a fresh run, not resume an old checkpoint
+            ckpt.write_text_atomic(self.path / "config.yaml", config_to_yaml(dataclasses.replace(config, resume=None)))
         if tensorboard and not tensorboard_available():
             raise ValueError("logging.tensorboard=true but tensorboard is not installed; "
                              "pip install 'hacrl[train]' or set logging.tensorboard=false")
@@ -99,20 +119,16 @@ class RunDir:
 
     @classmethod
     def open(cls, path: str | Path, cfg: TrainConfig | None = None) -> "RunDir":
-        """An existing run dir (or the run dir of a checkpoints/step_<N> path), to resume it.
-        Logging settings come from `cfg` if given (its config.yaml is then rewritten), else from
-        the run's own config.yaml."""
-        p = Path(path)
-        if (p / ckpt.META_FILE).is_file():  # <run>/checkpoints/step_<N>
-            p = p.parent.parent
-        if not p.is_dir():
-            raise ValueError(f"run dir {str(p)!r} does not exist; pass the directory of an earlier run "
-                             "(it holds config.yaml, metrics.jsonl and checkpoints/)")
-        if cfg is None and (p / "config.yaml").is_file():
-            saved = load_config(p / "config.yaml", check_hardware=False)
-            return cls(p, tensorboard=saved.logging.tensorboard, plots=saved.logging.plots,
-                       keep_checkpoints=saved.schedule.keep_checkpoints)
-        return cls(p, config=cfg)
+        """An existing run dir (or the run of one of its checkpoints/step_<N> dirs), to resume it.
+        Logging settings come from `cfg` if given (its config.yaml is then rewritten: it describes
+        the run from here on), else from the run's own config.yaml. Nothing is written into a
+        directory that is not a run."""
+        run_path, _ = locate_run(path)
+        if cfg is not None:
+            return cls(run_path, config=cfg)
+        saved = load_config(run_path / "config.yaml", check_hardware=False)
+        return cls(run_path, tensorboard=saved.logging.tensorboard, plots=saved.logging.plots,
+                   keep_checkpoints=saved.schedule.keep_checkpoints)
 
     # -- metrics -------------------------------------------------------------------------------
 
@@ -146,7 +162,7 @@ class RunDir:
         import json
 
         path = self.path / name
-        _write_text_atomic(path, json.dumps(obj, indent=1) + "\n")
+        ckpt.write_text_atomic(path, json.dumps(obj, indent=1) + "\n")
         return path
 
     def read_metrics(self) -> list[dict[str, Any]]:
@@ -176,17 +192,27 @@ class RunDir:
         ckpt.clear_leftovers(self.checkpoints_dir)
         return ckpt.save_checkpoint(self.checkpoints_dir, step, agents, state, keep=self.keep_checkpoints)
 
-    def load_checkpoint(self, step: int | None = None) -> tuple[dict[str, Path], dict[str, Any]]:
-        """(agent name -> HF dir, trainer state) of checkpoint `step` (None = newest). Drops logged
-        metrics after that step, since the resumed run logs them again."""
-        path = ckpt.resolve_checkpoint(self.path, step)
-        agent_dirs, state = ckpt.load_checkpoint(path)
-        loaded_step = int(json.loads((path / ckpt.META_FILE).read_text(encoding="utf-8"))["step"])
-        self._truncate_metrics_after(loaded_step)
-        return agent_dirs, state
+    def rewind_to(self, checkpoint: Path) -> None:
+        """Make `checkpoint` the run's present: metrics.jsonl rows and TensorBoard events after its
+        step are dropped, and newer checkpoints (a future this run will not have) are moved to
+        checkpoints/superseded/, so a later resume cannot pick them up."""
+        step = int(json.loads((checkpoint / ckpt.META_FILE).read_text(encoding="utf-8"))["step"])
+        for newer_step, newer in ckpt.list_checkpoints(self.checkpoints_dir):
+            if newer_step > step:
+                moved = ckpt.set_aside(newer)
+                warnings.warn(f"{newer.name} is newer than the checkpoint the run resumes from; moved to "
+                              f"{moved} (delete it if you do not need it)", stacklevel=2)
+        if checkpoint.parent == self.checkpoints_dir:
+            ckpt.write_latest(self.checkpoints_dir, checkpoint.name)
+        self._truncate_metrics_after(step)
 
-    def latest_checkpoint(self) -> Path | None:
-        return ckpt.find_latest_checkpoint(self.path)
+    def record_resume(self, entry: Mapping[str, Any]) -> None:
+        """Append one line to resumes.jsonl: when the run was resumed, from which checkpoint, and
+        which settings changed (old -> new)."""
+        with open(self.path / "resumes.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **entry}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
 
     def close(self) -> None:
         """Flush and close the metrics file and the TensorBoard writer (call `plot()` first for final plots)."""
@@ -225,7 +251,7 @@ class RunDir:
                         kept.append(line + "\n")
                 except (json.JSONDecodeError, KeyError, TypeError):
                     continue  # torn line from the crash
-            _write_text_atomic(self.metrics_path, "".join(kept))
+            ckpt.write_text_atomic(self.metrics_path, "".join(kept))
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -267,12 +293,3 @@ def _ends_with_newline(path: Path) -> bool:
             return True
         f.seek(-1, os.SEEK_END)
         return f.read(1) == b"\n"
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
