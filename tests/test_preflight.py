@@ -68,3 +68,13 @@ def test_the_script_prints_one_line_and_no_traceback(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: cannot start the run:") and "Did you mean 'gsm8k-v0'?" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_fresh_run_into_an_existing_runs_directory_is_refused(tmp_path, no_models):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 1}\n')
+    cfg = load_config(SMOKE, [f"output_dir={tmp_path}", "run_name=r"])
+    with pytest.raises(ConfigError, match=r"run_name: .* already holds a run; continue it with --resume"):
+        loop.train(cfg)
+    assert [p.name for p in run.iterdir()] == ["metrics.jsonl"]

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from train import checkpoint as ckpt
-from train.config import TrainConfig, config_to_yaml, load_config
+from train.config import ConfigError, TrainConfig, config_to_yaml, load_config
 from train.plots import plot_metrics, read_metrics
 
 
@@ -111,8 +111,14 @@ class RunDir:
     @classmethod
     def create(cls, cfg: TrainConfig, *, echo: bool = True) -> "RunDir":
         """A new run dir at `make_run_path(cfg)`, holding the resolved config.yaml (also printed
-        when `echo`, so a log of the console shows exactly what ran)."""
-        run = cls(make_run_path(cfg), config=cfg)
+        when `echo`, so a log of the console shows exactly what ran). A directory that already
+        holds a run is refused: a fresh run must not append to another run's files."""
+        path = make_run_path(cfg)
+        if any((path / name).exists() for name in ("config.yaml", "metrics.jsonl", "checkpoints")):
+            raise ConfigError([("run_name", f"{str(path)!r} already holds a run; continue it with --resume {path}, "
+                                            "or pick another run_name (null: a new timestamped name)")],
+                              headline="cannot start the run")
+        run = cls(path, config=cfg)
         if echo:
             print(f"run dir: {run.path}\n--- resolved config ---\n{config_to_yaml(cfg)}---", flush=True)
         return run
