@@ -174,11 +174,15 @@ class LLMAgent:
 
     def generate(self, prompts: Sequence[Prompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
                  max_new_tokens: int = 128, seed: int | None = None, greedy: bool = False,
-                 min_new_tokens: int = 0) -> list[list[Sample]]:
-        """Sample n responses per prompt in one batched decode; returns [len(prompts)][n] Samples."""
+                 min_new_tokens: int = 0, max_prompt_tokens: int | None = None) -> list[list[Sample]]:
+        """Sample n responses per prompt in one batched decode; returns [len(prompts)][n] Samples.
+        max_prompt_tokens: a longer templated prompt keeps its last this-many tokens, as `encode`
+        cuts it, so a trainer samples from the very context it then trains on."""
         params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                                 seed=seed, greedy=greedy, min_new_tokens=min_new_tokens)
         ids = self.prompt_token_ids(prompts)
+        if max_prompt_tokens is not None:
+            ids = [p[len(p) - max_prompt_tokens:] if len(p) > max_prompt_tokens else p for p in ids]
         was_training = self.model.training
         self.model.eval()  # dropout off while sampling
         try:

@@ -164,19 +164,20 @@ def test_score_behaviour_uses_each_sources_own_tokens(two_agents):
     assert [len(x) for x in token_lps["qwen"]] == [len(s.token_ids) for s in samples["qwen"][0]]
 
 
-def test_score_behaviour_reuses_exact_sampler_logprobs_and_rescores_the_rest(two_agents):
+def test_score_behaviour_reuses_exact_sampler_logprobs_and_rescores_the_rest(two_agents, monkeypatch):
     """algo.behaviour_logprobs="auto": an exact fp32 sampler's own log-probs ARE the behaviour
-    log-probs (no forward); a source whose prompt the update would truncate is re-scored."""
+    log-probs (no forward); an approximate sampler's samples are re-scored."""
     from train.config import AgentConfig
     from train.loop import score_behaviour
     from train.workers import LocalWorker
 
     llama, qwen = two_agents
     workers = [LocalWorker(llama, AgentConfig(name="llama", model="x")),
-               LocalWorker(qwen, AgentConfig(name="qwen", model="x", max_prompt_tokens=8))]  # cut: not exact
+               LocalWorker(qwen, AgentConfig(name="qwen", model="x"))]
+    samples = {w.name: w.generate([PROMPT], 2, seed=0, max_new_tokens=6) for w in workers}
+    monkeypatch.setattr(qwen.engine, "int8", True)  # as if qwen had sampled from its int8 copy: not exact
     assert workers[0].sampler_logprobs_exact([PROMPT]) == [True]
     assert workers[1].sampler_logprobs_exact([PROMPT]) == [False]
-    samples = {w.name: w.generate([PROMPT], 2, seed=0, max_new_tokens=6) for w in workers}
 
     def pool() -> Pool:
         return Pool([_record(source=name, sample_index=i, response=s.text, source_token_ids=tuple(s.token_ids),
@@ -192,7 +193,7 @@ def test_score_behaviour_reuses_exact_sampler_logprobs_and_rescores_the_rest(two
     assert token_lps["llama"] == [s.logprobs for s in samples["llama"][0]]
     assert [r.source_mean_logp for r in shared.from_source("llama")] == [r.sampling_mean_logp
                                                                          for r in shared.from_source("llama")]
-    # qwen's training model sees the prompt cut to 8 tokens: its own re-score, not the sampler's value
+    # qwen's behaviour log-probs are its training model's re-score, not the sampler's values
     rescored = workers[1].score([PROMPT] * 2, response_ids=[s.token_ids for s in samples["qwen"][0]])
     assert [r.source_mean_logp for r in shared.from_source("qwen")] == [sum(x) / len(x) for x in rescored]
     own_only = pool()  # no shared pool (gspo): nothing is re-scored, the update fills the rest
@@ -203,6 +204,25 @@ def test_score_behaviour_reuses_exact_sampler_logprobs_and_rescores_the_rest(two
     calls.clear()
     score_behaviour(workers, pool(), [], samples=None)  # algo.behaviour_logprobs="recompute"
     assert calls == ["llama", "qwen"]
+
+
+def test_a_prompt_longer_than_max_prompt_tokens_is_cut_before_sampling_as_before_the_update(two_agents):
+    """The sampler sees the context the learner trains on, so its log-probs are the training
+    model's (on GSM8K the char agent's prompts pass 256 tokens: with the whole prompt sampled and a
+    cut one trained, the two differed by 0.5-6 nats per token)."""
+    from train.config import AgentConfig
+    from train.workers import LocalWorker
+
+    _, qwen = two_agents
+    worker = LocalWorker(qwen, AgentConfig(name="qwen", model="x", max_prompt_tokens=8))
+    assert len(qwen.prompt_token_ids([PROMPT])[0]) > 8
+    assert worker.sampler_logprobs_exact([PROMPT]) == [True]
+    samples = worker.generate([PROMPT], 3, seed=0, max_new_tokens=6)[0]
+    rescored = worker.score([PROMPT] * 3, response_ids=[s.token_ids for s in samples])  # cut to 8 tokens
+    for s, lp in zip(samples, rescored):
+        assert lp == pytest.approx(s.logprobs, abs=1e-5)
+    whole = qwen.generate([PROMPT], n=3, seed=0, max_new_tokens=6)[0]  # no cut: another context
+    assert [s.logprobs for s in whole] != [s.logprobs for s in samples]
 
 
 def test_only_an_fp32_sampler_on_fp32_weights_is_exact(two_agents):

@@ -174,7 +174,8 @@ class AgentConfig:
     top_p: float = 1.0
     # generation cap per response (responses hitting it count as clipped)
     max_new_tokens: int = 28
-    # prompt tokens kept (the tail) when encoding
+    # templated prompt tokens kept (the tail) for rollouts and updates alike, as TRL's
+    # max_prompt_length; held-out evaluation sees whole prompts, as a deployed agent does
     max_prompt_tokens: int = 256
     # padded tokens per scoring/training micro-batch: trades memory for speed
     token_budget: int = 8192

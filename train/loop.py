@@ -112,7 +112,7 @@ def score_behaviour(workers, pool: Pool, external: list[Trajectory], *, shared: 
     log-prob lists, None where not known yet}, external records with logps filled).
 
     samples (the rollout's): a record whose source's sampler is exact for its prompt
-    (`sampler_logprobs_exact`: fp32, prompt not truncated; algo.behaviour_logprobs="auto") takes
+    (`sampler_logprobs_exact`: an fp32 sampler on fp32 weights; algo.behaviour_logprobs="auto") takes
     the sampler's own log-probs, which equal the training model's within fp32 rounding. The rest
     are re-scored by the source's training model over its own ids (EOS included), so an
     approximate sampler (int8, bf16) changes nothing; None re-scores everything.

@@ -86,8 +86,10 @@ class LocalWorker:
     def generate(self, prompts, n, *, seed=None, greedy=False, max_new_tokens=None):
         c = self.config
         with torch.no_grad():
+            # the prompt cut to max_prompt_tokens here too: sampler and learner see one context
             return self.agent.generate(list(prompts), n=n, temperature=c.temperature, top_p=c.top_p,
-                                       max_new_tokens=max_new_tokens or c.max_new_tokens, seed=seed, greedy=greedy)
+                                       max_new_tokens=max_new_tokens or c.max_new_tokens, seed=seed, greedy=greedy,
+                                       max_prompt_tokens=c.max_prompt_tokens)
 
     def score(self, prompts, *, responses=None, response_ids=None, append_eos=False):
         c = self.config
@@ -100,12 +102,10 @@ class LocalWorker:
         return score_rows(self.agent, batch, token_budget=c.token_budget)
 
     def sampler_logprobs_exact(self, prompts):
-        # Exact: fp32 sampling from the fp32 training weights (an int8 or bf16 sampler is not), and a
-        # prompt the update does not cut to max_prompt_tokens (the sampler saw all of it).
-        if self.agent.precision != "fp32" or not getattr(self.agent.engine, "exact", False):
-            return [False] * len(prompts)
-        limit = self.config.max_prompt_tokens
-        return [len(ids) <= limit for ids in self.agent.prompt_token_ids(list(prompts))]
+        # Exact: fp32 sampling from the fp32 training weights (an int8 or bf16 sampler is not). The
+        # prompt does not matter: `generate` cuts it to max_prompt_tokens as the update does.
+        exact = self.agent.precision == "fp32" and getattr(self.agent.engine, "exact", False)
+        return [exact] * len(prompts)
 
     # -- update --------------------------------------------------------------------------------
     def update(self, batch, params, *, seed):
