@@ -37,6 +37,28 @@ class Limits:
     max_symbolic_exponent: int = 64
     #: Most terms an expansion may produce before the symbolic route is skipped.
     max_expand_terms: int = 2000
+    #: Most intervals in one union (`(a,b) \\cup [c,d] \\cup ...`), counted while parsing and
+    #: again after nested unions are flattened. MATH answers use at most 5; sympy's `Union` of 50
+    #: intervals with `\\pi` ends took 5-9 s in one call, so unions are canonicalised by our own
+    #: code (sorted and merged under the budget), and this bound keeps that cheap (10-50 ms).
+    max_intervals: int = 16
+    #: Most items in one comma list, set or tuple (groups separated by `;` count together).
+    #: MATH answers use at most 8; an unordered comparison may try every pair (n * m
+    #: comparisons) when items are written differently on the two sides.
+    max_items: int = 64
+    #: Most entries in one matrix (MATH answers: at most 3x3; 10x10 = 100 is the same cap as
+    #: matrix arithmetic has on each side).
+    max_matrix_entries: int = 100
+    #: Largest result (expression tree nodes over all entries, a shared subtree counted each
+    #: time it is used) a matrix sum or product of non-numbers may have, estimated before sympy
+    #: builds it. Each product of symbolic matrices doubles the tree of every entry (20 2x2
+    #: products: 10^6 nodes per entry), and comparing or printing the result walks every node
+    #: (printing: ~50 us a node). A 3x3 product of letters is ~90 nodes; a chain of 6 2x2
+    #: matrices of letters (4 entries of 187) is the longest accepted.
+    max_matrix_nodes: int = 1000
+    #: Deepest nesting of sets, lists, tuples, intervals and matrices inside one another
+    #: (MATH answers: at most 2, a list of points). Comparing nested sets recurses at every level.
+    max_nesting: int = 10
 
 
 DEFAULT_LIMITS = Limits()

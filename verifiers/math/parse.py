@@ -38,6 +38,39 @@ def _is_expr(v: Any) -> bool:
     return isinstance(v, sp.Expr)
 
 
+def _tree_nodes(e: sp.Basic, cap: int) -> int:
+    """Nodes of e's tree, a shared subtree counted at each use (as printing, comparing or
+    evaluating it walks them), stopping once past cap (so a huge tree costs only cap steps)."""
+    count, stack = 0, [e]
+    while stack and count <= cap:
+        count += 1
+        stack.extend(stack.pop().args)
+    return count
+
+
+def _interval_count(v: Any) -> int:
+    """Intervals a union part contributes: all of a bracketed union's parts, else one."""
+    return sum(_interval_count(p) for p in v.parts) if isinstance(v, SetUnion) else 1
+
+
+def _nesting(v: Any) -> int:
+    """How deeply sets, lists, tuples, intervals and matrices nest in v (a number: 0; a union,
+    relation or percentage adds no level of its own)."""
+    if isinstance(v, Seq):
+        return 1 + max((_nesting(x) for x in v.items), default=0)
+    if isinstance(v, Mat):
+        return 1 + max(_nesting(x) for row in v.rows for x in row)
+    if isinstance(v, Ival):
+        return 1
+    if isinstance(v, (SetUnion, Rel)):
+        return max(_nesting(x) for x in v.parts)
+    if isinstance(v, PM):
+        return max(_nesting(x) for x in v.alts)
+    if isinstance(v, Pct):
+        return _nesting(v.value)
+    return 0
+
+
 class _Parser(BlockReaders):
     def __init__(self, tokens: list[tuple[str, str]], budget: Budget):
         self.toks = tokens
@@ -103,12 +136,32 @@ class _Parser(BlockReaders):
         """Sum or product of two (small) matrices, as in "the answer is A + B"."""
         if max(len(a.rows), len(a.rows[0]), len(b.rows), len(b.rows[0])) > 10:
             raise BudgetExceeded("matrix arithmetic on more than 10x10")
+        fits = len(a.rows[0]) == len(b.rows) if op == "*" else (
+            (len(a.rows), len(a.rows[0])) == (len(b.rows), len(b.rows[0])))
+        if not fits:
+            raise ParseError(f"matrix shapes do not fit for {op!r}")
+        entries = [x for m in (a, b) for row in m.rows for x in row]
+        if not all(_is_expr(x) for x in entries):
+            raise ParseError("matrix arithmetic on entries that are not numbers or expressions")
+        if not all(x.is_Rational for x in entries):  # numbers multiply to numbers, capped below
+            self.matrix_size_guard(op, a, b)
+        self.budget.check()
         ma, mb = sp.Matrix(a.rows), sp.Matrix(b.rows)
-        try:
-            out = ma + mb if op == "+" else ma - mb if op == "-" else ma * mb
-        except sp.ShapeError as exc:
-            raise ParseError(f"matrix shapes do not fit: {exc}") from None
+        out = ma + mb if op == "+" else ma - mb if op == "-" else ma * mb
+        if any(isinstance(x, sp.Rational) and _bits(x) > self.lim.max_int_bits for x in out):
+            raise BudgetExceeded("number too large")
         return Mat(tuple(tuple(out.row(i)) for i in range(out.rows)))
+
+    def matrix_size_guard(self, op: str, a: Mat, b: Mat) -> None:
+        """Refuse, before sympy builds it, a result over `max_matrix_nodes`: an entry of a
+        product is a sum of `inner` products of entries, so its tree has at most
+        inner * (largest of a + largest of b + 1) + 1 nodes (products of symbolic matrices
+        double it each time, and printing or comparing the result walks every node)."""
+        cap = self.lim.max_matrix_nodes
+        largest = [max(_tree_nodes(x, cap) for row in m.rows for x in row) for m in (a, b)]
+        inner = len(a.rows[0]) if op == "*" else 1
+        size = len(a.rows) * len(b.rows[0]) * (inner * (sum(largest) + 1) + 1)
+        self.budget.require(size <= cap, f"matrix {op} of about {size} nodes, over {cap} (max_matrix_nodes)")
 
     def power(self, base: sp.Expr, exp: sp.Expr) -> sp.Expr:
         lim = self.lim
@@ -142,18 +195,27 @@ class _Parser(BlockReaders):
         items = self.comma_list(("end",), grouped=True)
         if self.peek()[0] != "end":
             raise ParseError(f"unexpected {self.peek()[1]!r}")
-        return items[0] if len(items) == 1 else Seq("list", tuple(items))
+        out = items[0] if len(items) == 1 else Seq("list", tuple(items))
+        # before any comparison: nested sets are compared level by level, pair by pair
+        limit = self.lim.max_nesting
+        self.budget.require(_nesting(out) <= limit, f"sets or tuples nested deeper than {limit} (max_nesting)")
+        return out
 
     def comma_list(self, closers: tuple[str, ...], grouped: bool = False) -> list:
         """Items separated by `,` or `;`. With `grouped`, `;` separates groups of comma items
         ("p=5,q=2;p=7,q=2" is two solutions), when some group has more than one item."""
         groups: list[list] = [[self.relation()]]
+        n_items = 1
         while self.peek()[1] in (",", ";"):
             sep = self.take()[1]
             if self.peek()[1] in closers or self.peek()[0] in closers:
                 break
             if sep == ";" and grouped:
                 groups.append([])
+            # counted before the item is read: a comparison may try every pair of items
+            n_items += 1
+            self.budget.require(n_items <= self.lim.max_items,
+                                f"more than {self.lim.max_items} items in a list (max_items)")
             groups[-1].append(self.relation())
         if len(groups) == 1 or all(len(g) == 1 for g in groups):
             return [x for g in groups for x in g]
@@ -175,10 +237,19 @@ class _Parser(BlockReaders):
         return Seq("ratio", tuple(parts)) if len(parts) > 1 else parts[0]
 
     def union(self) -> Any:
+        """`A \\cup B \\cup ...`; the intervals are counted (a bracketed union inside counts
+        all of its own) before each next part is read, so an oversized union is refused before
+        anything compares it."""
+        limit = self.lim.max_intervals
+        too_many = f"more than {limit} intervals in a union (max_intervals)"
         parts = [self.sum()]
+        count = _interval_count(parts[0])
         while self.peek()[1] == "\\cup":
             self.take()
+            self.budget.require(count < limit, too_many)
             parts.append(self.sum())
+            count += _interval_count(parts[-1])
+        self.budget.require(count <= limit, too_many)
         return SetUnion(tuple(parts)) if len(parts) > 1 else parts[0]
 
     def sum(self) -> Any:
@@ -442,7 +513,10 @@ class _Parser(BlockReaders):
         if name in ("emptyset", "varnothing"):
             return Seq("set", ())
         if name == "begin":
-            return self.matrix()
+            out = self.matrix()  # reading it is bounded by max_tokens; comparing it by this
+            n, limit = len(out.rows) * len(out.rows[0]), self.lim.max_matrix_entries
+            self.budget.require(n <= limit, f"matrix of {n} entries, over {limit} (max_matrix_entries)")
+            return out
         if name == "sum":
             return self.summation()
         raise ParseError(f"unsupported command {text!r}")
