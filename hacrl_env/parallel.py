@@ -90,8 +90,10 @@ class ReasoningParallelEnv(ProblemAccess, ParallelEnv[str, str, str]):
     split_loader: split name -> ProblemSet, for `problems_for_split`.
     task_verifier: whether `verifier` is the task's own (it then gets the task's gold form,
     see `ProblemSet.verifier_answer`) or a user's (it gets the plain answer).
-    max_response_chars: longer responses are cut to their last this-many characters (flagged
-    in their verdicts); also the action space's max_length.
+    max_response_chars: a longer response is not graded: reward 0, reason "too_long", flag
+    `hacrl_env.scoring.TOO_LONG_FLAG` (never cut and graded on a part); also the action
+    space's max_length. The verifier may refuse shorter ones by its own limit (20,000 chars
+    for the built-ins, `Verifier.max_response_chars`).
     """
 
     metadata = {"name": "hacrl_reasoning", "render_modes": ["ansi"], "is_parallelizable": True}

@@ -7,14 +7,15 @@ step, not once per response.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from verifiers import Verdict, Verifier
+from verifiers.base import too_long
 
-TRUNCATED_FLAG = "response_truncated_by_env"
+#: Flag of a response the env refused as longer than its `max_response_chars` (reason "too_long").
+TOO_LONG_FLAG = "response_too_long_for_env"
 
 
 def check_agent_keys(actions: Any, live_agents: Sequence[str]) -> None:
@@ -52,39 +53,29 @@ def score_batch(verifier: Verifier, golds: Sequence[str],
                 processes: int | None = None) -> dict[str, list[list[Verdict]]]:
     """Verdicts for `responses[agent][b][g]` against `golds[b]`: one `check_many` call.
 
-    Responses over `max_response_chars` are cut to their last `max_response_chars` characters
-    (the final answer comes last) and their verdicts carry the flag `TRUNCATED_FLAG`.
+    A response over `max_response_chars` is not graded: its verdict is reward 0, reason
+    "too_long", flags `TOO_LONG_FLAG` and its length and the limit. It is never cut to a part
+    and graded (a kept tail can hold an answer the response did not commit to). A verifier may
+    refuse shorter ones by its own limit (`Verifier.max_response_chars`, 20,000 for built-ins).
     """
     flat_resp: list[str] = []
     flat_gold: list[str] = []
-    cut: list[bool] = []
     for agent_resps in responses.values():
         for b, group in enumerate(agent_resps):
             for r in group:
-                too_long = len(r) > max_response_chars
-                flat_resp.append(r[-max_response_chars:] if too_long else r)
-                flat_gold.append(golds[b])
-                cut.append(too_long)
+                if len(r) <= max_response_chars:
+                    flat_resp.append(r)
+                    flat_gold.append(golds[b])
     kwargs = {"processes": processes} if processes else {}
     verdicts = verifier.check_many(flat_resp, flat_gold, **kwargs)
     if len(verdicts) != len(flat_resp):
         raise RuntimeError(f"verifier {getattr(verifier, 'name', verifier)!r} returned "
                            f"{len(verdicts)} verdicts for {len(flat_resp)} responses")
-    out: dict[str, list[list[Verdict]]] = {}
-    k = 0
-    for agent, agent_resps in responses.items():
-        rows = []
-        for group in agent_resps:
-            row = []
-            for _ in group:
-                v = verdicts[k]
-                if cut[k]:
-                    v = dataclasses.replace(v, flags=tuple(v.flags) + (TRUNCATED_FLAG,))
-                row.append(v)
-                k += 1
-            rows.append(row)
-        out[agent] = rows
-    return out
+    graded = iter(verdicts)
+    return {agent: [[next(graded) if len(r) <= max_response_chars
+                     else too_long(len(r), max_response_chars, flags=(TOO_LONG_FLAG,))
+                     for r in group] for group in agent_resps]
+            for agent, agent_resps in responses.items()}
 
 
 def verdict_arrays(row: Sequence[Verdict]) -> dict[str, Any]:

@@ -42,6 +42,9 @@ class VectorParallelEnv(ProblemAccess):
         infos[agent]: {"rewards": B arrays (G,), "correct": B arrays (G,) bool,
                        "extracted" / "reasons" / "verdicts": B lists of G, plus
                        "problem_id" / "index" / "answer": B each}.
+    max_response_chars: a longer response is not graded: reward 0, reason "too_long", flag
+    `hacrl_env.scoring.TOO_LONG_FLAG` (never cut and graded on a part); also the action
+    space's max_length. The verifier may refuse shorter ones by its own limit.
     """
 
     def __init__(self, problems: ProblemSet, verifier: Verifier, num_envs: int, *,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hacrl_env
-from hacrl_env.scoring import TRUNCATED_FLAG
+from hacrl_env.scoring import TOO_LONG_FLAG
 from verifiers import Verdict, Verifier
 
 
@@ -81,15 +81,18 @@ def test_bad_spaces_and_options():
     env.reset(options={"unrelated": 1})  # other keys are ignored (PettingZoo's test sends some)
 
 
-def test_absurdly_long_responses_are_cut_and_flagged():
+def test_absurdly_long_responses_score_zero_too_long_not_cut():
+    # Was: cut to the last 1000 chars and graded (reward 1 here). A response the env cannot
+    # read whole is wrong, however right its tail looks.
     env = _env(max_response_chars=1000)
     _, infos = env.reset(options={"index": 0})
     gold = infos["agent_0"]["answer"]
     long = "blah " * 100_000 + f"#### {gold}"  # 500k chars; the answer is at the end
     _, rewards, _, _, out = env.step({"agent_0": long, "agent_1": f"#### {gold}"})
-    assert rewards["agent_0"] == 1.0  # the kept tail still holds the answer
-    assert TRUNCATED_FLAG in out["agent_0"]["verdicts"][0].flags
-    assert TRUNCATED_FLAG not in out["agent_1"]["verdicts"][0].flags
+    assert rewards["agent_0"] == 0.0 and rewards["agent_1"] == 1.0
+    v = out["agent_0"]["verdicts"][0]
+    assert v.reason == "too_long" and TOO_LONG_FLAG in v.flags
+    assert TOO_LONG_FLAG not in out["agent_1"]["verdicts"][0].flags
 
 
 class Exploding(Verifier):

@@ -8,8 +8,8 @@ from fractions import Fraction
 import pytest
 
 import verifiers
-from verifiers.gsm8k import extract_answer
-from verifiers.numbers import NumberTooLarge, find_numbers, format_number, parse_number
+from verifiers.gsm8k import box_value, extract_answer
+from verifiers.numbers import NumberTooLarge, find_numbers, format_number, is_operand, parse_number
 
 
 @pytest.fixture(scope="module")
@@ -25,14 +25,20 @@ def gsm8k():
     ("\\frac{3}{4}", Fraction(3, 4)), ("\\dfrac{3}{4}", Fraction(3, 4)), ("1.5e3", 1500),
     ("2 \\times 10^{3}", 2000), (".4", Fraction(2, 5)), ("-$5", -5), ("$-5", -5), ("$18$", 18),
     ("0.1", Fraction(1, 10)), ("1.5 million dollars", 1_500_000), ("$2 billion", 2 * 10**9),
+    ("$18/day", 18), ("\\$18/\\text{hour}", 18), ("$5 a day", 5), ("18 dozen", 216), ("5 hundred", 500),
+    ("7 m", 7),
 ])
 def test_parse_number_accepts_written_forms(text, value):
     assert parse_number(text) == value
 
 
-@pytest.mark.parametrize("text", ["3x", "x=5", "abc", "1,22", "", "1/0", "\\frac{1}{0}", "2\\pi", "Matrix([[1]])"])
+@pytest.mark.parametrize("text", ["3x", "x=5", "abc", "1,22", "", "1/0", "\\frac{1}{0}", "2\\pi", "Matrix([[1]])",
+                                  "5 x", "5 a", "2 pi", "18/x", "5 x/y", "18 or more", "18 squared",
+                                  "18 approximately", "18 or 20"])
 def test_parse_number_rejects_non_numbers(text):
-    # "1,22" is not a thousands group (three digits needed); "3x" is an expression, not 3.
+    # "1,22" is not a thousands group (three digits needed); "3x" is an expression, not 3; a lone
+    # letter or "pi" after a number is a factor ("5 x" is 5x), and "or more", "squared" are not
+    # units: they change or hedge the number.
     assert parse_number(text) is None
 
 
@@ -49,8 +55,9 @@ def test_exact_arithmetic_not_float():
 
 
 def test_find_numbers_binary_minus_is_not_a_sign():
-    # "16-3-4" is 16, 3, 4; "= -3" is minus three.
+    # "16-3-4" is 16, 3, 4; "= -3" and "is -3" are minus three; "x - 3" subtracts.
     assert [n.value for n in find_numbers("16-3-4 = 9, x = -3")] == [16, 3, 4, 9, -3]
+    assert [n.value for n in find_numbers("the sum is -3, x - 3, \\pi - 3")] == [-3, 3, 3]
 
 
 def test_format_number_canonical():
@@ -80,8 +87,13 @@ DEFAULT_CASES = [
     ("20", "\\boxed{18} is wrong, the answer is 20", 0),  # \boxed outranks "answer is"
     ("18", "#### 18\n#### 19", 0),  # the last #### is the committed answer
     ("-7", "#### 7", 0),
-    ("5", "16-5", 1),  # binary minus: "16-5" reads 16 then 5, not -5
+    # "16-5" states 11: its 5 is subtracted (binary minus), so it is neither 5 nor -5 (was 1:
+    # the fallback read the bare 5)
+    ("5", "16-5", 0),
     ("-5", "16-5", 0),
+    # a word is not an operand: "is -5" is minus five (was read as 5, paying gold 5)
+    ("-5", "So the sum is -5", 1),
+    ("5", "So the sum is -5", 0),
     ("0.5", "#### 50%", 0),  # 50% is 50 as written, not 0.5
     ("1", "Matrix([[1]])", 0),  # a call argument is not an answer, and the text is never evaluated
     ("1", "\\boxed{Matrix([[1]])}", 0),
@@ -117,6 +129,176 @@ def test_extraction_rules_in_priority_order():
     assert extract_answer("the answer is 3, \\boxed{4}")[2] == "boxed"
     assert extract_answer("the answer is 3, then 4")[1:3] == ("3", "answer_is")
     assert extract_answer("3 then 4")[1:] == ("4", "last_number", ("fallback_last_number",))
+
+
+# ---- a box is read whole: its exact value, or not a number (never a number inside it) ----------
+
+# (box content, its value; None: not one number -> reward 0, reason "parse_error")
+BOX_VALUES = [
+    # one written number (these passed before and must keep passing)
+    ("18", 18), ("1,000", 1000), ("5 \\text{ eggs}", 5), ("18 dollars", 18), ("\\$18", 18),
+    ("$18.00", 18), ("50\\%", 50), ("18.", 18), ("18.00", 18), ("\\frac{36}{2}", 18),
+    ("\\textbf{18}", 18), ("18^\\circ", 18), ("\\$18/\\text{day}", 18), ("-7", -7),
+    # a name given a value
+    ("x = 5", 5), ("n=5", 5), ("\\text{Total} = \\$18", 18), ("x_1 = 5", 5), ("x = 2^3", 8),
+    # an exact expression: its value
+    ("\\sqrt{16}", 4), ("5!", 120), ("2^3", 8), ("-\\sqrt{4}", -2), ("\\frac{1}{2}", Fraction(1, 2)),
+    ("2\\frac{1}{2}", Fraction(5, 2)), ("9 \\times 2 = 18", 18), ("16 - 3 = 13", 13),
+    ("\\binom{5}{2}", 10), ("(\\sqrt{2})^2", 2),
+    # not one number
+    ("x^2", None), ("2\\pi", None), ("\\sqrt{2}", None), ("5 x", None), ("1, 2", None),
+    ("16 - 3 = 12", None), ("Janet makes \\$18", None), ("18 \\text{ or more}", None),
+    ("18 \\text{ or } 20", None), ("18 1/2", None), ("x \\ge 18", None), ("\\{18\\}", None),
+    ("(18, 18)", None), ("18i", None), ("18 \\pm 1", None), ("18 squared", None), ("many", None),
+]
+
+
+@pytest.mark.parametrize("content, value", BOX_VALUES, ids=[c for c, _ in BOX_VALUES])
+def test_box_is_read_as_its_exact_value_or_not_a_number(gsm8k, content, value):
+    assert box_value(content) == value
+    gold = "18" if value is None else format_number(value)
+    v = gsm8k.check(f"So the answer is $\\boxed{{{content}}}$.", gold)
+    assert v.rule == "boxed"
+    if value is None:
+        assert (v.reward, v.reason, v.flags) == (0.0, "parse_error", ("boxed_not_a_number",)), v
+    else:
+        assert v.reward == 1.0, v
+
+
+# Wrappers around the number n: each box states another value (or none), so a gold of n is
+# never paid. The bug read the one number inside the box: \boxed{\sqrt{16}} paid gold 16.
+WRAPPED = ["\\sqrt{{{n}}}", "{n}!", "{n}^2", "x^{n}", "x^{{{n}}}", "-\\sqrt{{{n}}}", "-{n}", "2\\cdot {n}",
+           "{n}+1", "\\frac{{{n}}}{{2}}", "\\log {n}", "{n}\\pi", "{n} x", "{n}x", "\\binom{{{n}}}{{2}}",
+           "{n}^{{-1}}", "({n}, {n})", "\\{{{n}\\}}", "{n} \\text{{ or }} {m}", "\\sqrt{{\\boxed{{{n}}}}}"]
+
+
+@pytest.mark.parametrize("template", WRAPPED)
+@pytest.mark.parametrize("n", [4, 16, 25, 120, 1000])
+def test_wrapped_number_in_a_box_never_pays_the_bare_number(gsm8k, template, n):
+    v = gsm8k.check(f"We get $\\boxed{{{template.format(n=n, m=n + 1)}}}$.", str(n))
+    assert v.reward == 0.0, v
+
+
+# The same value written another exact way still pays.
+REWRITTEN = ["\\frac{{{m}}}{{2}}", "\\dfrac{{{m}}}{{2}}", "\\sqrt{{{sq}}}", "{n}.0", "{n}.00", "\\$ {n}",
+             "{n} \\text{{ apples}}", "y = {n}", "{h}+{h}", "\\left({n}\\right)"]
+
+
+@pytest.mark.parametrize("template", REWRITTEN)
+@pytest.mark.parametrize("n", [4, 16, 120])
+def test_the_same_value_rewritten_in_a_box_pays(gsm8k, template, n):
+    box = template.format(n=n, m=2 * n, sq=n * n, h=n // 2)
+    assert gsm8k.check(f"So $\\boxed{{{box}}}$.", str(n)).reward == 1.0, box
+
+
+@pytest.mark.parametrize("name", ["gsm8k", "math"])
+def test_a_box_inside_a_box_is_part_of_the_outer_answer(name):
+    # the shared box finder read the innermost box: \boxed{\sqrt{\boxed{16}}} paid gold 16
+    v = verifiers.get_verifier(name)
+    assert v("$\\boxed{\\sqrt{\\boxed{16}}}$", "16") == 0.0
+    assert v("$\\boxed{\\sqrt{\\boxed{16}}}$", "4") == 1.0
+    assert v("$\\boxed{\\boxed{18}}$", "18") == 1.0  # a double box is still the same answer
+
+
+def test_box_that_never_closes_is_no_answer_not_an_earlier_box_or_number(gsm8k):
+    v = gsm8k.check("So the answer is $\\boxed{18", "18")
+    assert (v.reward, v.reason, v.flags) == (0.0, "no_answer", ("unbalanced_boxed",))
+    assert gsm8k.check("\\boxed{7} but wait, \\boxed{18", "7").reward == 0.0
+    assert gsm8k.check("#### 18\n\\boxed{7", "18").reward == 1.0  # the #### line still decides
+
+
+# ---- a number that is an operand in the #### line, "the answer is", or the last number -------
+
+# Templates around the gold n that state another value, a hedge, or no number: never paid.
+OPERAND_RESPONSES = [
+    "#### \\sqrt{{{n}}}", "#### {n}!", "#### {n}^2", "#### 2^{{{n}}}", "#### {n} + 1", "#### {n}-1",
+    "#### {n} or {m}", "#### {n} (or {m})", "#### {n} to {m}", "#### {n}:30", "#### {n} 1/2", "#### {n}i",
+    "#### {n}\\pi", "#### - {n}", "#### {n} \\pm 1", "#### {n} or more", "#### at least {n}", "#### {n}, {m}",
+    "the answer is {n}! ways", "The answer is {n} squared.", "The answer is negative {n}.",
+    "The answer is about {n}.", "The answer is the square root of {n}.", "The answer is 2 \\times {n}.",
+    "The answer is {n} times 2.", "The answer is 50% of {n}.", "The answer is {n} \\text{{ or }} {m}.",
+    "So she makes \\sqrt{{{n}}}", "There are {n}! ways", "so it is 2 \\cdot {n}", "so we get x^{{{n}}}",
+    "1{n}-{n}", "so x > {n}", "Total: {n}(2)", "#### ({n})^{{3}}", "#### ({n})!", "#### ({n}) + 1", "They are {m}, {m}, and {n}.", "It is either {m} or {n}",
+]
+
+
+@pytest.mark.parametrize("template", OPERAND_RESPONSES)
+@pytest.mark.parametrize("n", [4, 18, 125])
+def test_a_number_used_as_an_operand_is_not_that_number(gsm8k, template, n):
+    response = template.format(n=n, m=n + 2)
+    v = gsm8k.check(response, str(n))
+    assert v.reward == 0.0, (response, v)
+
+
+# Upstream formats around the gold 18 that must keep paying (GSM8K's own lines, markdown,
+# currency, units, calculator marks, explanations after the answer).
+STANDALONE_RESPONSES = [
+    "#### 18", "####18", "#### $18", "#### \\$18", "#### 18 dollars", "#### 18.", "#### 18.00", "#### **18**",
+    "#### 18\n\nExplanation: 9 * 2", "#### 18 (eighteen)", "#### 18 (9 * 2)", "#### $18 per day",
+    "#### 18, which is her daily income", "#### 18 because 9*2 = 18", "#### \\boxed{18}",
+    "The answer is 18.", "The answer is: $18", "**Answer:** 18", "Final answer: 18",
+    "The answer is \\(18\\).",
+    "The answer is *18*.", "The answer is **18**.", "The answer is 18 dollars per day.",
+    "The answer is 9 * 2 = 18.", "The answer is 18 \\approx 20.",
+    "She makes 9 * 2 = $18 every day.", "16 - 3 - 4 = 9 eggs, 9 * 2 = 18",
+    "She makes 9 * 2 = $<<9*2=18>>18 every day.", "So she makes $18.\n\nGreat job!",
+    "which is 18 (dollars).", "9 × 2 = 18", "= \\$18", "18", "$18", "18 dollars",
+    "The answer is <<9*2=18>>18.", "She earns 9*2=<<9*2=18>>18dollars a day", "so 18 = x",
+]
+
+
+@pytest.mark.parametrize("response", STANDALONE_RESPONSES)
+def test_a_standalone_number_is_still_read(gsm8k, response):
+    v = gsm8k.check(response, "18")
+    assert v.reward == 1.0, (response, v)
+
+
+@pytest.mark.parametrize("response, value", [
+    ("#### 2^3", 8), ("#### \\sqrt{16}", 4), ("the answer is 5! ways", 120), ("#### 16 - 3 = 13", 13),
+    ("#### 36 / 2", 18), ("The answer is 2 \\times 9 = 18.", 18),
+])
+def test_an_expression_span_is_read_as_its_exact_value(gsm8k, response, value):
+    v = gsm8k.check(response, str(value))
+    assert v.reward == 1.0, v
+    assert gsm8k.check(response, str(value + 1)).reward == 0.0
+
+
+def test_not_a_number_verdicts_name_their_rule(gsm8k):
+    cases = {"#### \\sqrt{2}": ("hashes", ("hashes_not_a_number",)),
+             "The answer is 18 or 20.": ("answer_is", ("answer_is_not_a_number",)),
+             "so it is \\sqrt{16}": ("last_number", ("fallback_last_number", "last_number_not_a_number")),
+             "\\boxed{x^2}": ("boxed", ("boxed_not_a_number",))}
+    for response, (rule, flags) in cases.items():
+        v = gsm8k.check(response, "16")
+        assert (v.reward, v.reason, v.rule, v.flags) == (0.0, "parse_error", rule, flags), v
+
+
+# (text, the number checked: "first" or "last" in the text, is it an operand)
+OPERAND_TABLE = [
+    (r"\sqrt{16}", "first", True), ("5!", "first", True), ("x^2", "last", True), ("2^3", "first", True),
+    ("2^3", "last", True), ("16-5", "last", True), ("9 * 2", "first", True), ("9 * 2", "last", True),
+    (r"2\pi", "first", True), ("3x", "first", True), ("5 x", "first", True), ("1, 2", "first", True),
+    ("1, 2", "last", True), ("1,22", "first", True), (r"\frac{a}{16}", "last", True), ("x < 5", "last", True),
+    ("root of 16", "last", True), ("16 squared", "first", True), ("negative 5", "last", True),
+    ("18 or 20", "first", True), ("about 18", "last", True), ("18:30", "first", True),
+    ("18 1/2", "first", True), (r"2 \times 9", "first", True), (r"18 = 2 \times 9", "first", True),
+    ("= 18", "last", False), ("$18", "first", False), ("**18**", "first", False), ("*18*", "first", False),
+    (r"\text{18}", "first", False), ("(18)", "first", False), ("18%", "first", False),
+    ("18 dollars", "first", False), ("5cm", "first", False), ("18.", "first", False),
+    ("18 (9 * 2)", "first", False), ("<<9*2=18>>18", "last", False), (r"90^\circ", "first", False),
+    ("$5 a day", "first", False), (r"1/3 \approx 0.33", "first", False), ("16 - 3 - 4 = 9", "last", False),
+    ("21, 36, and 82", "last", True), ("12:00", "last", True), ("3 apples and 18 pears", "last", False),
+    ("Totals:\n- 18", "last", False), ("x = - 18", "last", True), ("130miles", "first", False),
+    ("2pi", "first", True), ("20 = A", "first", False), ("(3042)^3", "first", True), ("{5}!", "first", True),
+    ("(18) dollars", "first", False),
+]
+
+
+@pytest.mark.parametrize("text, which, expected", OPERAND_TABLE)
+def test_is_operand_table(text, which, expected):
+    nums = find_numbers(text)
+    m = nums[0] if which == "first" else nums[-1]
+    assert is_operand(text, m.start, m.end) is expected, (text, m)
 
 
 def test_bad_mode_names_the_choices():

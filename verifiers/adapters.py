@@ -27,8 +27,9 @@ import json
 import math
 from typing import Any, Callable, Literal, Sequence
 
-from verifiers.base import Verdict, Verifier, failed
+from verifiers.base import Verdict, Verifier, failed, too_long
 from verifiers.exact import answer_span
+from verifiers.math.extract import UnreadableBox
 
 TRLRewardFunc = Callable[..., "list[float | None]"]
 
@@ -77,15 +78,22 @@ class TRLRewardVerifier(Verifier):
     def check_many(self, responses: Sequence[str], answers: Sequence[str], *,
                    processes: int | None = None) -> list[Verdict]:
         """One call of the wrapped function for the whole batch (TRL functions are written for
-        batches, often vectorised); falls back to per-item checks if the batch call fails."""
+        batches, often vectorised); falls back to per-item checks if the batch call fails. A
+        response over `max_response_chars` is refused as in `check` (reward 0, "too_long") and
+        not passed to the function."""
         if len(responses) != len(answers):
             raise ValueError(f"check_many got {len(responses)} responses but {len(answers)} answers; "
                              "pass one answer per response")
+        limit = self.max_response_chars
+        over = [isinstance(r, str) and len(r) > limit for r in responses]
+        kept = [i for i, o in enumerate(over) if not o]
         try:
-            rewards = self._call(responses, answers)
+            rewards = self._call([responses[i] for i in kept], [answers[i] for i in kept])
         except Exception:  # noqa: BLE001 - isolate the failing item(s) with per-item checks
             return super().check_many(responses, answers, processes=processes)
-        return [_reward_verdict(r, self.name) for r in rewards]
+        graded = iter(rewards)
+        return [too_long(len(r), limit) if o else _reward_verdict(next(graded), self.name)
+                for r, o in zip(responses, over)]
 
 
 def from_trl(fn: TRLRewardFunc, *, answer_column: str = "answer", conversational: bool = False,
@@ -216,7 +224,11 @@ class ReasoningGymVerifier(Verifier):
 
     def _check(self, response: str, answer: str) -> Verdict:
         entry = self._entry(answer)
-        span, where = answer_span(response)
+        try:
+            span, where = answer_span(response)
+        except UnreadableBox as exc:  # a last box cut off or too long: not graded on a part
+            return failed(exc.reason, rule=self.name, flags=(exc.flag,),
+                          normalized_gold=str(entry.get("answer", "")))
         if not span:
             return failed("no_answer", rule=self.name, normalized_gold=str(entry.get("answer", "")))
         r = self._scorer(entry)(span, entry)
@@ -233,7 +245,8 @@ def from_reasoning_gym(source: Any = None, *, answer_format: AnswerFormat = "aut
     enables index answers), a task name (``"leg_counting"``), a ``score_answer(answer, entry)``
     function, or None (each serialized entry's ``metadata.source_dataset`` picks the scorer).
     The answer span is taken from the response by `verifiers.exact.answer_span` (after the last
-    ``####``, else the last ``\\boxed{}``, else the last non-empty line). See the module doc for
-    how the ``answer`` argument encodes the entry.
+    ``####``, else the last ``\\boxed{}``, else the last non-empty line); a last box that never
+    closes or is over ``MAX_BOX_CHARS`` scores 0 (reason "no_answer" / "too_long"). See the
+    module doc for how the ``answer`` argument encodes the entry.
     """
     return ReasoningGymVerifier(source, answer_format=answer_format, name=name)

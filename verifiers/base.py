@@ -10,8 +10,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
-# Why a check failed. "budget": it ran past its time or size limits.
-Reason = Literal["no_answer", "parse_error", "budget", "mismatch", "error", "input_too_long", ""]
+# Why a check failed. "budget": it ran past its time or size limits. "too_long": the response
+# (or the answer it commits to) is longer than the grader reads; it is not graded on a part.
+Reason = Literal["no_answer", "parse_error", "budget", "mismatch", "error", "too_long", ""]
 
 
 @dataclass(frozen=True)
@@ -56,16 +57,24 @@ def failed(reason: str, *, extracted: str = "", seconds: float = 0.0, **kw: Any)
     return Verdict(reward=0.0, correct=False, extracted=extracted, reason=reason, seconds=seconds, **kw)
 
 
+def too_long(length: int, limit: int, **kw: Any) -> Verdict:
+    """Reward 0, reason "too_long", for a response of `length` chars over a `limit`: a response
+    the grader cannot read whole is wrong. Grading a part of it (say its last `limit` chars)
+    would grade an answer it may not commit to: `\\boxed{7}` + filler + `1` would read 1."""
+    flags = tuple(kw.pop("flags", ())) + (f"response of {length} chars is over the {limit}-char limit",)
+    return failed("too_long", flags=flags, **kw)
+
+
 class Verifier:
     """Base class. Subclasses implement `_check(response, answer) -> Verdict`.
 
     `check` wraps `_check` so that no input ever raises out of a verifier and the time taken is
-    always recorded. `__call__` returns the reward only.
+    always recorded, and refuses a response over `max_response_chars` before `_check` sees it.
+    `__call__` returns the reward only.
     """
 
     name: str = "verifier"
-    #: Responses longer than this are graded on their last `max_response_chars` characters
-    #: (answers come last), with flag "truncated_input".
+    #: Responses longer than this are not graded: reward 0, reason "too_long" (see `too_long`).
     max_response_chars: int = 20_000
 
     def _check(self, response: str, answer: str) -> Verdict:  # pragma: no cover - abstract
@@ -76,17 +85,14 @@ class Verifier:
         if not isinstance(response, str) or not isinstance(answer, str):
             return failed("error", seconds=time.perf_counter() - start,
                           flags=(f"non-string input: {type(response).__name__}, {type(answer).__name__}",))
-        flags: tuple[str, ...] = ()
         if len(response) > self.max_response_chars:
-            response = response[-self.max_response_chars:]
-            flags = ("truncated_input",)
+            return too_long(len(response), self.max_response_chars, seconds=time.perf_counter() - start)
         try:
             v = self._check(response, answer)
         except Exception as exc:  # noqa: BLE001 - a verifier must never raise into the training loop
             return failed("error", seconds=time.perf_counter() - start,
-                          flags=flags + (f"{type(exc).__name__}: {exc}"[:200],))
-        return Verdict(**{**v.__dict__, "seconds": time.perf_counter() - start,
-                          "flags": tuple(v.flags) + flags})
+                          flags=(f"{type(exc).__name__}: {exc}"[:200],))
+        return Verdict(**{**v.__dict__, "seconds": time.perf_counter() - start})
 
     def __call__(self, response: str, answer: str) -> float:
         return self.check(response, answer).reward

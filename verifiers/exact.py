@@ -15,7 +15,7 @@ import re
 import unicodedata
 
 from verifiers.base import Verdict, Verifier, failed
-from verifiers.math.extract import last_boxed
+from verifiers.math.extract import UnreadableBox, answer_box
 from verifiers.registry import register_verifier
 
 _WRAPPERS = re.compile(r"^\\(?:text|textbf|textit|mathrm|mathbf|mbox|boxed|fbox)\s*\{(.*)\}$", re.DOTALL)
@@ -60,11 +60,13 @@ def answer_span(response: str) -> tuple[str, str]:
     """Where a free-form response puts its answer: (span, rule).
 
     Text after the last ``####`` (to the end of that line), else the last ``\\boxed{}``, else
-    the last non-empty line. Returns ("", "") for an empty response.
+    the last non-empty line. Returns ("", "") for an empty response. Raises `UnreadableBox`
+    when the last box never closes or is longer than `MAX_BOX_CHARS`: its answer cannot be
+    read, and the last line is not it.
     """
     if "####" in response:
         return response[response.rfind("####") + 4:].strip().split("\n", 1)[0].strip(), "hashes"
-    boxed = last_boxed(response)
+    boxed = answer_box(response)
     if boxed is not None:
         return boxed.strip(), "boxed"
     for line in reversed(response.splitlines()):
@@ -88,7 +90,10 @@ class ExactVerifier(Verifier):
         if whole == gold:
             return Verdict(reward=1.0, correct=True, extracted=response.strip(), normalized_pred=whole,
                            normalized_gold=gold, rule="exact")
-        span, where = answer_span(response)
+        try:
+            span, where = answer_span(response)
+        except UnreadableBox as exc:  # a last box cut off or too long: not graded on a part
+            return failed(exc.reason, normalized_gold=gold, rule="exact", flags=(exc.flag,))
         if not span:
             return failed("no_answer", normalized_gold=gold, rule="exact")
         pred = normalize_text(span)

@@ -16,7 +16,8 @@ from typing import Any
 from verifiers.base import Verdict, Verifier, failed
 from verifiers.budget import DEFAULT_LIMITS, Budget, BudgetExceeded, Limits
 from verifiers.math.equivalence import equivalent
-from verifiers.math.extract import all_boxes, extract_answer, extract_gold, last_boxed
+from verifiers.math.extract import (UnreadableBox, all_boxes, answer_box, extract_answer, extract_gold,
+                                     last_boxed)
 from verifiers.math.normalize import choice_letter, normalize, text_key
 from verifiers.math.options import CompareOptions, check_precision, renamings, using
 from verifiers.math.parse import ParseError, parse_math
@@ -150,16 +151,16 @@ class MathVerifier(Verifier):
 
     def _check(self, response: str, answer: str) -> Verdict:
         _warm_up()
-        if self.extraction == "boxed":
-            span, flags = last_boxed(response), ()
-        else:
-            span, flags = extract_answer(response, latex_only=self.extraction == "latex")
+        try:
+            span, flags = self._extract(response)
+        except UnreadableBox as exc:  # the last box cannot be read whole: never graded on a part
+            return failed(exc.reason, flags=(exc.flag,))
         if span is None:
-            return failed("no_answer")
+            return failed("no_answer", flags=flags)
         max_chars = self.limits.max_answer_chars
         if len(span) > max_chars:
-            return failed("input_too_long", extracted=span[:200], flags=flags + (
-                f"answer longer than {max_chars} chars",))
+            return failed("too_long", extracted=span[:200], flags=flags + (
+                f"answer of {len(span)} chars is over the {max_chars}-char limit",))
         gold_span = extract_gold(answer)
         if len(gold_span) > max_chars:
             return failed("error", extracted=span, flags=flags + (
@@ -182,6 +183,12 @@ class MathVerifier(Verifier):
         if rule is None:
             return failed(reason, **verdict)
         return Verdict(reward=1.0, correct=True, rule=rule, **verdict)
+
+    def _extract(self, response: str) -> tuple[str | None, tuple[str, ...]]:
+        """(answer span or None, flags) by the `extraction` option; raises `UnreadableBox`."""
+        if self.extraction == "boxed":
+            return answer_box(response), ()
+        return extract_answer(response, latex_only=self.extraction == "latex")
 
     def _all_boxes_if_listed(self, response: str, span: str, gold_norm: str
                              ) -> tuple[str, tuple[str, ...]]:

@@ -6,16 +6,18 @@ Every weaker rule is reported as a flag so callers can see how the answer was fo
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from verifiers.numbers import last_number
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
 _BRACE_RE = re.compile(r"\\.|[{}]", re.S)
-#: How many `\boxed` occurrences (from the right) are tried before giving up: bounds the work
-#: on hostile text full of unbalanced `\boxed{`.
-_MAX_BOX_TRIES = 50
-#: Longest boxed content scanned; longer answers are refused by the verifier anyway.
-_MAX_SPAN = 4000
+#: Longest answer box a grader reads. A longer one commits to an answer that cannot be read
+#: whole, so grading it is refused (`UnreadableBox`), never done on a part of it or on text
+#: outside it.
+MAX_BOX_CHARS = 4000
+#: How far `_match_braces` scans (a gold's unclosed `\boxed{`: short by then).
+_MAX_SPAN = MAX_BOX_CHARS
 # Text allowed between adjacent boxes that are read as one list answer:
 # "\boxed{1}, \boxed{2}" or "\boxed{6} \text{ and } \boxed{8}".
 _GAP_RE = re.compile(r"(?:\s|[,;.$]|\\[()\[\]]|\\q?quad|\\[,;!]|\\text\{\s*(?:and|or)\s*\}|\band\b|\bor\b)*")
@@ -39,9 +41,21 @@ _GAP_WORD_RE = re.compile(r"[A-Za-z]+")
 _MAX_GAP_WORDS = 3
 
 
+class UnreadableBox(ValueError):
+    """The answer box cannot be read whole: cut off before its `}` (reason "no_answer", flag
+    "unbalanced_boxed"), or longer than `MAX_BOX_CHARS` (reason "too_long"). A grader turns it
+    into reward 0 with `reason` and `flag`; it never falls back to an earlier box or to text
+    outside the box, which would grade an answer the response did not commit to."""
+
+    def __init__(self, reason: str, flag: str):
+        super().__init__(flag)
+        self.reason = reason
+        self.flag = flag
+
+
 def _match_braces(text: str, open_at: int) -> int:
     """Index just past the `}` matching the `{` at `open_at`, or -1 if it is unbalanced
-    (escaped `\\{`/`\\}` do not count)."""
+    (escaped `\\{`/`\\}` do not count). Scans at most `_MAX_SPAN` characters."""
     depth = 0
     for m in _BRACE_RE.finditer(text, open_at, min(len(text), open_at + _MAX_SPAN)):
         tok = m.group()
@@ -54,63 +68,119 @@ def _match_braces(text: str, open_at: int) -> int:
     return -1
 
 
-def _box_at(text: str, m: re.Match) -> tuple[int, int, str] | None:
-    """(start, end, content) of the box whose command `m` matched, or None if malformed."""
+def _brace_ends(text: str, start: int) -> dict[int, int]:
+    """Each `{` at or after `start` -> the index just past its matching `}`; an unclosed `{`
+    is absent. One pass, so a response full of boxes costs no more than its length (escaped
+    `\\{`/`\\}` do not count)."""
+    ends: dict[int, int] = {}
+    stack: list[int] = []
+    for m in _BRACE_RE.finditer(text, start):
+        tok = m.group()
+        if tok == "{":
+            stack.append(m.start())
+        elif tok == "}" and stack:
+            ends[stack.pop()] = m.end()
+    return ends
+
+
+class _Box(NamedTuple):
+    start: int  # the `\\boxed` command
+    end: int  # just past its `}` (or its token); len(text) when it never closes
+    content: str  # inside the braces; the rest of the text when it never closes
+    closed: bool
+
+
+def _box_at(text: str, m: re.Match, ends: dict[int, int]) -> _Box | None:
+    """The box whose command `m` matched; None when the command has no argument."""
     i = m.end()
     n = len(text)
     while i < n and text[i] in " \t":
         i += 1
     if i < n and text[i] == "{":
-        end = _match_braces(text, i)
+        end = ends.get(i, -1)
         if end < 0:
-            return None
-        return m.start(), end, text[i + 1:end - 1]
+            return _Box(m.start(), n, text[i + 1:], False)
+        return _Box(m.start(), end, text[i + 1:end - 1], True)
     if i > m.end() and i < n:  # `\boxed 5`: one token up to whitespace or `$`
         j = i
         while j < n and not text[j].isspace() and text[j] != "$":
             j += 1
-        return (m.start(), j, text[i:j]) if j > i else None
+        return _Box(m.start(), j, text[i:j], True) if j > i else None
     return None
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last well-formed `\\boxed{...}`, `\\fbox{...}` or `\\boxed X` in `text`.
-
-    Adjacent boxes separated only by commas, "and"/"or" or spacing ("\\boxed{1}, \\boxed{2}")
-    are joined into one comma list, since that is how several answers are usually boxed.
-    """
+def _top_level_boxes(text: str) -> list[_Box]:
+    """Every box not inside another box, in order. A box inside a box is part of the outer
+    one's answer (`\\boxed{\\sqrt{\\boxed{16}}}` answers 4, not 16), and everything after a
+    `\\boxed{` that never closes is inside it."""
     matches = list(_BOX_RE.finditer(text))
-    boxes: list[tuple[int, int, str]] = []
-    for m in reversed(matches[-_MAX_BOX_TRIES:]):
-        box = _box_at(text, m)
-        if box is None:
-            continue
-        if boxes:
-            if box[1] > boxes[-1][0]:  # nested inside the box already taken
-                continue
-            gap = text[box[1]:boxes[-1][0]]
-            if _GAP_RE.fullmatch(gap) is None:
-                break
-        boxes.append(box)
+    if not matches:
+        return []
+    ends = _brace_ends(text, matches[0].end())
+    boxes: list[_Box] = []
+    for m in matches:
+        if boxes and m.start() < boxes[-1].end:
+            continue  # nested in the box before
+        box = _box_at(text, m, ends)
+        if box is not None:
+            boxes.append(box)
+    return boxes
+
+
+def _unbox(content: str) -> str:
+    """A box's content with the box commands nested in it dropped (their braces stay)."""
+    return _BOX_RE.sub("", content) if "box" in content else content
+
+
+def _last_box(text: str) -> tuple[str | None, bool]:
+    """(content of the answer box, whether it closes); (None, True) when there is none.
+
+    The answer box is the last top-level box, joined with the boxes just before it when only
+    commas, "and"/"or" or spacing separate them ("\\boxed{1}, \\boxed{2}"), since that is how
+    several answers are usually boxed."""
+    boxes = _top_level_boxes(text)
     if not boxes:
+        return None, True
+    if not boxes[-1].closed:
+        return _unbox(boxes[-1].content), False
+    k = len(boxes) - 1
+    while k > 0 and _GAP_RE.fullmatch(text, boxes[k - 1].end, boxes[k].start) is not None:
+        k -= 1
+    return ", ".join(_unbox(b.content) for b in boxes[k:]), True
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last well-formed `\\boxed{...}`, `\\fbox{...}` or `\\boxed X` in `text`
+    (adjacent boxes joined into one comma list, see `_last_box`), whatever its length; None
+    when there is none or the last one never closes. For golds and data; a grader reading a
+    response uses `answer_box`, which refuses a box it cannot read whole."""
+    content, closed = _last_box(text)
+    return content if closed else None
+
+
+def answer_box(text: str) -> str | None:
+    """The answer box of a response, as `last_boxed`; None when there is no box. Raises
+    `UnreadableBox` when the last box never closes (a cut-off answer) or is longer than
+    `MAX_BOX_CHARS`: the answer it commits to cannot be read, and an earlier box or the text
+    around it is not that answer."""
+    content, closed = _last_box(text)
+    if content is None:
         return None
-    return ", ".join(b[2] for b in reversed(boxes))
+    if not closed:
+        raise UnreadableBox("no_answer", "unbalanced_boxed")
+    if len(content) > MAX_BOX_CHARS:
+        raise UnreadableBox("too_long", f"boxed answer of {len(content)} chars is over the "
+                                        f"{MAX_BOX_CHARS}-char limit")
+    return content
 
 
 def _all_box_spans(text: str) -> list[tuple[int, int, str]]:
-    boxes: list[tuple[int, int, str]] = []
-    for m in reversed(list(_BOX_RE.finditer(text))[-_MAX_BOX_TRIES:]):
-        box = _box_at(text, m)
-        if box is None or (boxes and box[1] > boxes[-1][0]):
-            continue
-        boxes.append(box)
-    return boxes[::-1]
+    return [(b.start, b.end, _unbox(b.content)) for b in _top_level_boxes(text) if b.closed]
 
 
 def all_boxes(text: str) -> list[str]:
     """Contents of every top-level well-formed box in `text`, in order (boxes nested inside
-    another box are part of that box). Bounded like `last_boxed`: the last `_MAX_BOX_TRIES`
-    box commands only."""
+    another box are part of that box)."""
     return [b[2] for b in _all_box_spans(text)]
 
 
@@ -185,9 +255,16 @@ def extract_answer(text: str, latex_only: bool = False) -> tuple[str | None, tup
     Order: last `\\boxed{}`; "final answer is X"; last `$..$`/`\\(..\\)`/`\\[..\\]` span; a
     short response taken whole; the last number. Returns (None, ()) when nothing is found.
     `latex_only` keeps the first three (math-verify's LaTeX-only extraction target): no number
-    or short text is read from plain prose outside them.
+    or short text is read from plain prose outside them. Raises `UnreadableBox` for a last box
+    over `MAX_BOX_CHARS`; a last box that never closes is no answer (flag "unbalanced_boxed").
     """
-    boxed = last_boxed(text)
+    try:
+        boxed = answer_box(text)
+    except UnreadableBox as exc:
+        if exc.reason == "too_long":
+            raise
+        # a \boxed{ that never closes (cut-off or hostile text): no answer, not a guess
+        return None, (exc.flag,)
     if boxed is not None:
         closing = _last(_FINAL_I_HOPE_RE, text)
         if closing is not None and closing.start() > _last(_BOX_RE, text).start():
@@ -195,8 +272,7 @@ def extract_answer(text: str, latex_only: bool = False) -> tuple[str | None, tup
             # closing statement after the last box is the answer
             return _closing_answer(closing) or boxed, ("final_answer_after_box",)
         return boxed, ()
-    if _BOX_RE.search(text):
-        # a \boxed{ that never closes (cut-off or hostile text): no answer, not a guess
+    if _BOX_RE.search(text):  # a box command without an argument: no answer, not a guess
         return None, ("unbalanced_boxed",)
     phrase = _answer_phrase(text)
     if phrase:
@@ -247,7 +323,7 @@ def extract_gold(answer: str) -> str:
         if rest.startswith("{") and _match_braces(rest, 0) < 0:
             return rest[1:].strip().rstrip("$").strip()
     if len(s) > _LONG_GOLD and "$" in s:  # a worked solution without \boxed: read it like a response
-        span, _ = extract_answer(s)
+        span, _ = extract_answer(s)  # no box here (`last_boxed` takes any length), so no raise
         return span if span is not None else s
     for left, right in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
         if s.startswith(left) and s.endswith(right) and len(s) >= len(left) + len(right):
