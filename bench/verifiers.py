@@ -306,6 +306,83 @@ def main() -> None:
                       f"| {r.missed if len(r.missed) <= 12 else f'{len(r.missed)} cases'} |")
     slow = [r for r in rows if r.suite == "hostile" and r.name != "math-verify" and max(r.times) > 0.5]
     print(f"\nHostile checks over 0.5 s: {', '.join(r.name for r in slow) or 'none'}")
+    print(render_attacks(measure_attacks(quick=args.quick, with_math_verify=mv is not None)))
+
+
+# ---- the adversarial corpus (bench/verifier_attacks.py) ----------------------------------------
+
+@dataclass
+class AttackRow:
+    name: str
+    n: int
+    wrong_paid: list = field(default_factory=list)  # (kind, response head) of label-0 cases paid
+    right_missed: int = 0
+    overlong_paid: int = 0  # right answers in over-long responses paid (graded on a part)
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    worst: str = ""
+
+
+def measure_attacks(*, quick: bool = False, with_math_verify: bool = True) -> list[AttackRow]:
+    """Every grader over the generated corpus: wrong answers paid, right ones missed, and wall and
+    CPU (thread) time per check."""
+    from bench.verifier_attacks import attacks
+
+    corpus = attacks(seed=0)
+    if quick:  # two of each kind
+        seen: dict[str, int] = {}
+        corpus = [a for a in corpus if seen.setdefault(a.kind, 0) < 2 and not seen.update({a.kind: seen[a.kind] + 1})]
+    runners = {name: (lambda a, v=verifiers.get_verifier(name): v.check(a.response, a.gold).correct)
+               for name in ("math", "gsm8k")}
+    if with_math_verify:
+        import logging
+
+        logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # it logs every timed-out input whole
+        mv = math_verify_runner()
+        if mv is not None:
+            runners["math-verify"] = lambda a: mv(Case(a.response, a.gold, a.expected, {}))
+    rows = []
+    for name, run in runners.items():
+        row = AttackRow(name, len(corpus))
+        run(corpus[0])  # warm-up outside the clock
+        worst = 0.0
+        for a in corpus:
+            w0, c0 = time.perf_counter(), time.thread_time()
+            try:
+                got = bool(run(a))
+            except Exception:  # noqa: BLE001 - a raising grader pays nothing
+                got = False
+            wall, cpu = time.perf_counter() - w0, time.thread_time() - c0
+            row.wall.append(wall)
+            row.cpu.append(cpu)
+            if wall > worst:
+                worst, row.worst = wall, f"{a.kind}: {a.response[:60]!r}"
+            if got and a.kind == "overlong_right":
+                row.overlong_paid += 1
+            elif got and not a.expected:
+                row.wrong_paid.append((a.kind, a.response[:80]))
+            row.right_missed += int(a.expected == 1 and not got)
+        rows.append(row)
+        print(f"# done attacks with {name}", file=sys.stderr)
+    return rows
+
+
+def render_attacks(rows: list[AttackRow]) -> str:
+    out = [f"\nAdversarial corpus (bench/verifier_attacks.py, seed 0, {rows[0].n} responses):\n",
+           "| verifier | wrong answers paid | right answers missed | over-long right answers paid | worst wall ms "
+           "| p99 wall ms | worst CPU ms | p99 CPU ms | slowest case |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r.name} | {len(r.wrong_paid)} | {r.right_missed} | {r.overlong_paid} | {max(r.wall) * 1e3:.1f} "
+                   f"| {_pct(r.wall, 0.99) * 1e3:.1f} | {max(r.cpu) * 1e3:.1f} | {_pct(r.cpu, 0.99) * 1e3:.1f} "
+                   f"| {r.worst} |")
+    for r in rows:
+        kinds: dict[str, int] = {}
+        for kind, _ in r.wrong_paid:
+            kinds[kind] = kinds.get(kind, 0) + 1
+        if kinds:
+            example = "; ".join(f"{k}: {h!r}" for k, h in r.wrong_paid[:3])
+            out.append(f"\n{r.name} paid wrong answers by class: {kinds}; e.g. {example}")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
