@@ -490,3 +490,108 @@ def test_pickles_and_runs_in_worker_processes(v):
     expected = [v.check(r, g).reward for r, g in pairs]
     got = [x.reward for x in v.check_many([r for r, _ in pairs], [g for _, g in pairs], processes=2)]
     assert got == expected
+
+
+# ---- a number is never read out of an operation or a hedge --------------------------------
+# (response, gold, expected reward). Each class pays 0 for the wrong reading, and the honest
+# reading of the same text (where there is one) still pays 1.
+
+ANSWER_PHRASE_OPERAND = [  # "the answer is X": X read whole when its number is an operand
+    ("the answer is 5! ways", "5", 0.0), ("the answer is 5! ways", "120", 1.0),
+    ("The answer is 5!", "5", 0.0), ("The answer is 5!", "120", 1.0),
+    ("The answer is $5$!", "5", 0.0), ("The answer is $5$!", "120", 1.0),
+    ("The answer is 5 factorial", "5", 0.0), ("The answer is 5 factorial", "120", 0.0),
+    ("The answer is 5 cubed", "5", 0.0), ("The answer is 4 squared.", "4", 0.0),
+    ("The answer is $4$ squared.", "4", 0.0), ("Answer: \\(4\\) squared", "4", 0.0),
+    ("The answer is the square root of 16", "16", 0.0), ("The answer is twice 9", "9", 0.0),
+    ("The answer is half of 18", "18", 0.0), ("The answer is 18 percent of 50", "50", 0.0),
+    ("The answer is 18 percent of 50", "18", 0.0), ("The answer is 3 times 4.", "4", 0.0),
+    ("The answer is 16 minus 5.", "5", 0.0), ("The answer is 10 divided by 2.", "2", 0.0),
+    ("The answer is $\\sqrt{16}$ apples", "16", 0.0), ("The answer is $\\sqrt{16}$ apples", "4", 1.0),
+    ("The answer is 5 ways.", "5", 1.0), ("The answer is 12 inches.", "12", 1.0),
+    ("The answer is $x$!", "x", 0.0), ("The answer is $x$.", "x", 1.0),  # "!" is read as x!
+]
+LEADING_SIGN_WORD = [  # "negative 5" / "minus 5" are not 5 (and not read as -5 either)
+    ("The answer is negative 5", "5", 0.0), ("The answer is negative 5", "-5", 0.0),
+    ("The answer is minus 5", "5", 0.0), ("The answer is negative \\(5\\).", "5", 0.0),
+    ("negative 5", "5", 0.0), ("\\boxed{negative 5}", "5", 0.0), ("\\boxed{\\text{negative } 5}", "5", 0.0),
+    ("The answer is -5", "-5", 1.0), ("It is negative five: \\boxed{-5}", "-5", 1.0),
+    ("It is negative five: \\boxed{-5}", "5", 0.0),
+]
+TRAILING_OPERATION_WORDS = [  # normalize drops unit words, never words that change the number
+    ("\\boxed{4 squared}", "4", 0.0), ("\\boxed{4 squared}", "16", 0.0),
+    ("\\boxed{5 \\text{ squared}}", "5", 0.0), ("\\boxed{5 \\text{ cubed}}", "5", 0.0),
+    ("\\boxed{5 factorial}", "5", 0.0), ("\\boxed{5 \\text{ or more}}", "5", 0.0),
+    ("\\boxed{18 \\text{ half}}", "18", 0.0), ("\\boxed{2 \\text{ and a half}}", "2", 0.0),
+    ("\\boxed{18 and a quarter}", "18", 0.0), ("The answer is 16 squared units.", "16", 0.0),
+    ("\\boxed{x^2 \\text{ squared}}", "x^2", 0.0),
+    # units and currency still pass
+    ("\\boxed{5 \\text{ cm}}", "5", 1.0), ("\\boxed{16 \\text{ square units}}", "16", 1.0),
+    ("\\boxed{12 \\text{ inches squared}}", "12", 1.0), ("The answer is 12 inches squared.", "12", 1.0),
+    ("\\boxed{5 \\text{ cm}^2}", "5", 1.0), ("\\boxed{18 dollars}", "18", 1.0), ("\\$18", "18", 1.0),
+    ("\\boxed{\\$18}", "18", 1.0), ("18 dollars", "18", 1.0), ("The answer is 18 dollars.", "18", 1.0),
+    ("\\boxed{90^\\circ}", "90", 1.0), ("The answer is $90^\\circ$.", "90", 1.0),
+    ("The answer is 90 degrees.", "90", 1.0), ("\\boxed{18\\%}", "18", 1.0),
+    ("\\boxed{5 \\text{ ways}}", "5", 1.0),
+]
+JUXTAPOSED_NUMBERS = [  # "18 1/2" is a mixed number, as 2\frac12 is; other number pairs are not products
+    ("\\boxed{18 1/2}", "9", 0.0), ("\\boxed{18 1/2}", "37/2", 1.0), ("\\boxed{18 1/2}", "18.5", 1.0),
+    ("\\boxed{-2 1/2}", "-5/2", 1.0), ("\\boxed{x - 2 1/2}", "x - 5/2", 1.0), ("\\boxed{(2 1/2, 3)}", "(5/2, 3)", 1.0),
+    ("The answer is 18 1/2 dollars", "37/2", 1.0), ("The answer is 18 1/2 dollars", "1/2", 0.0),
+    ("\\boxed{2 3}", "6", 0.0), ("\\boxed{x = 1 000}", "x = 0", 0.0), ("\\boxed{1.5.3}", "0.45", 0.0),
+    ("\\boxed{2 1/2^2}", "9/4", 0.0), ("\\boxed{2 1/2^2}", "2.25", 0.0), ("\\boxed{2 1/2 x}", "x", 0.0),
+    ("\\boxed{3 \\cdot 2 1/2}", "3", 0.0), ("\\boxed{\\frac12 3}", "3/2", 0.0),
+    ("It costs 18 1/2", "0.5", 0.0), ("The total is 1 000", "0", 0.0),
+    ("\\boxed{1 000}", "1000", 1.0), ("\\boxed{2\\frac{1}{2}}", "5/2", 1.0), ("\\boxed{\\frac 3 8}", "3/8", 1.0),
+]
+HEDGED_SPANS_AND_NUMBERS = [  # a hedge or a list is not its last item
+    ("The answer is $18$ or $20$.", "20", 0.0), ("The answer is about $18$.", "18", 0.0),
+    ("The answer is at most $18$", "18", 0.0), ("The answer is $x$ or $y$.", "y", 0.0),
+    ("The answer is $3$ and $4$.", "4", 0.0), ("The answer is $3$ and $4$.", "3, 4", 1.0),
+    ("The answer is $x=1$ or $x=2$.", "x=2", 0.0), ("The answer is the square root of $16$.", "16", 0.0),
+    ("The answer is 18, or 20.", "18", 0.0), ("The answer is 18, maybe 20.", "18", 0.0),
+    ("The answer is about 18.", "18", 0.0), ("The answer is at least 18.", "18", 0.0),
+    ("The answer is 5 or more.", "5", 0.0), ("The answer is 18 apples or 20 pears", "18", 0.0),
+    ("The answer is $18$ apples or $20$ pears", "20", 0.0), ("The answer is 2 and a half.", "2", 0.0),
+    ("Final Answer: The final answer is $12$ or $13$. I hope it is correct.", "13", 0.0),
+    ("Final Answer: The final answer is $4$ squared. I hope it is correct.", "4", 0.0),
+    ("so it is $4$ squared", "4", 0.0), ("we get $18$ or $20$", "20", 0.0), ("we get $x$, $y$", "y", 0.0),
+    ("The answer is clearly $18$.", "18", 1.0), ("the value is $5$ cm", "5", 1.0),
+    ("Final Answer: The final answer is $12$ and $13$. I hope it is correct.", "12, 13", 1.0),
+]
+LAST_NUMBER_OPERAND = [  # the last-number fallback skips nothing and reads no operand
+    ("there are 5! ways", "5", 0.0), ("I think it is 5 factorial", "5", 0.0), ("5 squared", "5", 0.0),
+    ("She has 18, or maybe 20", "20", 0.0), ("She has 18 apples or 20 pears.", "20", 0.0),
+    ("#### 5 apples or more", "5", 0.0), ("#### 2 and a half", "2", 0.0), ("the values are 1, 2", "2", 0.0),
+    ("we get $x=5$, so there are 5 squared ways", "5", 0.0),
+    ("we get $x=5$, so there are 12 ways", "12", 1.0), ("the value is 2,74", "2.74", 1.0),
+    ("she has 18 apples", "18", 1.0),
+]
+READING_CLASSES = {
+    "answer_phrase_operand": ANSWER_PHRASE_OPERAND, "leading_sign_word": LEADING_SIGN_WORD,
+    "trailing_operation_words": TRAILING_OPERATION_WORDS, "juxtaposed_numbers": JUXTAPOSED_NUMBERS,
+    "hedged_spans_and_numbers": HEDGED_SPANS_AND_NUMBERS, "last_number_operand": LAST_NUMBER_OPERAND,
+}
+
+
+@pytest.mark.parametrize("response,gold,expected", [c for t in READING_CLASSES.values() for c in t],
+                         ids=[f"{k}-{i}" for k, t in READING_CLASSES.items() for i in range(len(t))])
+def test_no_number_is_read_out_of_an_operation_or_a_hedge(v, response, gold, expected):
+    verdict = v.check(response, gold)
+    assert verdict.reward == expected, verdict
+
+
+def test_an_operand_verdict_says_why(v):
+    phrase = v.check("The answer is 4 squared.", "4")
+    assert (phrase.reason, phrase.extracted, phrase.normalized_pred) == ("parse_error", "4 squared", "4 squared")
+    last = v.check("there are 5! ways", "5")
+    assert last.reason == "no_answer" and "last_number_not_a_number" in last.flags
+    span = v.check("so it is $4$ squared", "4")
+    assert span.reason == "no_answer" and "math_span_not_an_answer" in span.flags
+
+
+def test_two_numbers_side_by_side_do_not_parse_as_a_product():
+    assert parse_math("18 1/2", Budget(5.0)) == parse_math("37/2", Budget(5.0))
+    for text in ("18 20", "1 000", "1.5.3", "2 1/2^2", "2 1/2 x", "3 \\cdot 2 1/2", "\\frac12 3"):
+        with pytest.raises(ParseError, match="side by side"):
+            parse_math(text, Budget(5.0))

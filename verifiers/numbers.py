@@ -178,7 +178,7 @@ def _is_unit(words: str) -> bool:
     day", "apples per box"), not a factor or a hedge: a lone letter that is no known unit is a
     variable ("5 x", "18/x"), "pi" a constant, and "or more", "squared", "about" change the
     number (`OPERATOR_WORDS`)."""
-    if OPERATOR_WORDS.search(words):
+    if OPERATOR_WORDS.search(words) or _MIXED_WORDS.search(words):
         return False
     parts = [w for w in re.split(r"[\s./^-]+", words) if w]
     return all(w in COMPACT_UNITS or (len(w) > 1 and w not in _VARIABLE_UNITS)
@@ -285,15 +285,30 @@ _DASHES = "-−–"
 # number as its answer. Before a number:
 _WORD_BEFORE = re.compile(
     r"(?:\b(?:twice|double|triple|thrice|negative|minus|plus|times|sqrt|over|under|below|above"
-    r"|least|most|than|about|approximately|around|roughly|nearly|almost|divided\s+by|multiplied\s+by)"
+    r"|least|most|than|about|approximately|around|roughly|nearly|almost|divided\s+by|multiplied\s+by"
+    r"|or|either|maybe|perhaps|possibly|probably)"
     r"|\b(?:root|half|third|quarter|square|cube|factorial|log|logarithm|sum|product|difference"
     r"|quotient|power|reciprocal|inverse|percent)\s+of)\s*$", re.IGNORECASE)
 _BULLET_BEFORE = re.compile(r"\n[ \t]*[-−–][ \t]+$")
-_LIST_BEFORE = re.compile(r"\d\s*,?\s*(?:and|or|&)\s*$", re.IGNORECASE)
+_LIST_BEFORE = re.compile(r"\d(?:\$|\\[)\]])?\s*,?\s*(?:and|or|&)\s*$", re.IGNORECASE)
 # ... after a number, always:
+_AND_A_FRACTION = r"and\s+(?:an?|one)\s+(?:half|third|quarter|fourth|fifth)"
 _WORD_AFTER_ALWAYS = re.compile(
     r"(?:squared|cubed|factorial|to\s+the\s+power|raised\s+to|at\s+(?:least|most)|or"
+    r"|" + _AND_A_FRACTION +
     r"|\(\s*(?:or|maybe|perhaps|possibly|approximately|about))\b", re.IGNORECASE)
+# ... after a number and the words of its unit: a hedge or an alternative ("18 apples or 20
+# pears", "5 apples or more", "18 dollars and a half", "18 people at most"); a clause word
+# ("because", "is", ...) ends the unit, and "inches squared" is a unit.
+_UNIT_THEN_HEDGE = re.compile(
+    r"[ \t]+(?:(?!(?:because|since|as|so|which|that|when|if|but|it|is|are|was|were|this|she|he|they|we"
+    r"|you|then|thus|hence)\b)[A-Za-z]+(?:[ \t]*[,;])?[ \t]+){1,3}"
+    r"(?:or|at\s+(?:least|most)|than|about|approximately|around|roughly|nearly|almost|maybe|perhaps|"
+    + _AND_A_FRACTION + r")\b", re.IGNORECASE)
+_MIXED_WORDS = re.compile(r"\b" + _AND_A_FRACTION + r"\b", re.IGNORECASE)  # "18 and a quarter" is not 18
+# ... after a number and a comma or semicolon: a hedge ("18, or 20", "18, maybe 20").
+_HEDGE_AFTER_COMMA = re.compile(r"[,;:]\s*(?:or|maybe|perhaps|possibly|probably|about|approximately|roughly)\b",
+                                re.IGNORECASE)
 _THEN_NUMBER = r"\s*(?:[-−]\s*)?(?:\d|\.\d|\$|\(|\\)"
 # ... after a number, when another number follows ("18 times 2", "18 or 20", "18 to 20", but
 # "went 18 times"; "50% of 18" is 9, while "25% of the class" is 25 as written):
@@ -321,18 +336,25 @@ _UNIT_THEN_OPERATOR = re.compile(r"[ \t]*(?:\\?%|[A-Za-z])[A-Za-z%\\ \t]{0,30}[)
                                  r"(?:[!^_+*×÷·]|/(?![ \t]*[A-Za-z])|[-−][ \t]*[\d(\\])")
 
 
+# Math delimiters around a number ("$4$ squared", "negative \\(5\\)"): transparent, like brackets.
+_OPEN_MATH = re.compile(r"(?:\$|\\[(\[])[ \t]*$")
+_CLOSERS = re.compile(r"(?:[)\]}$]|\\[)\]])*")
+
+
 def is_operand(text: str, start: int, end: int) -> bool:
     """True when the number at ``text[start:end]`` (a `NumberMatch` span) is an operand of an
     operation written next to it, so the text states an expression, not this number.
 
     Operand: ``\\sqrt{16}``, ``5!``, ``x^2``, ``2^3``, ``16-5`` (the 5), ``9 * 2``, ``2\\pi``,
     ``3x``, ``5 x``, ``18 = 2 \\times 9`` (an equation), ``\\frac{a}{16}``, ``x < 5``, ``1, 2`` and
-    ``1,22`` (a list, a decimal comma), ``18:30``, ``18 1/2``, "the square root of 16", "16
-    squared", "negative 5", "18 times 2", "50% of 18", and hedges or bounds: "18 or 20", "18
-    (or 20)", "18-20", "18 or more", "at least 18", "about 18". Not an operand: ``= 18``,
+    ``1,22`` (a list, a decimal comma), ``18:30``, ``18 1/2`` (both numbers), ``1 000``, "the
+    square root of 16", "16 squared", "negative 5", "18 times 2", "50% of 18", "2 and a half",
+    and hedges or bounds: "18 or 20", "18, or maybe 20" (both numbers), "18 (or 20)", "18-20",
+    "18 or more", "18 apples or 20 pears", "at least 18", "about 18". Math delimiters are
+    transparent: ``$4$ squared``, ``$5$!``, ``negative \\(5\\)``. Not an operand: ``= 18``,
     ``$18``, ``**18**`` / ``*18*`` (markdown), ``\\text{18}``, ``(18)``, ``18%``, ``18 dollars``,
     ``5cm``, ``18.``, ``18 (9 * 2)``, ``1/3 \\approx 0.33``, ``90^\\circ``, ``<<9*2=18>>18``
-    (GSM8K calculator marks), a number at the end of a line.
+    (GSM8K calculator marks), "12 inches squared" (a unit), a number at the end of a line.
     """
     return _bound_before(text, start) or _bound_after(text, end)
 
@@ -341,6 +363,7 @@ def _bound_before(text: str, start: int) -> bool:
     if text[start] in "-−" and _is_binary_minus(text, start):
         return True  # "16-5": the 5 is subtracted
     head = text[max(0, start - _LOOK):start]
+    head = _OPEN_MATH.sub("", head)  # "negative \(5\)": a math delimiter binds nothing
     i = len(head) - 1
     while i >= 0 and head[i] in " \t":
         i -= 1
@@ -351,6 +374,8 @@ def _bound_before(text: str, start: int) -> bool:
     if i < 0:
         return False
     c = head[i]
+    if c.isdigit():
+        return True  # "18 1/2" (the fraction of a mixed number), "1 000", "18 20": not one number
     if c in _DASHES and _BULLET_BEFORE.search(head, 0, len(head)):
         return False  # "\n- 18": a list bullet
     if c in _OPERATOR_CHARS or c in _DASHES or c == "/":  # "16-5", "x - 5", "= - 5", "5–18"
@@ -379,10 +404,10 @@ def _bound_before(text: str, start: int) -> bool:
 
 def _bound_after(text: str, end: int) -> bool:
     tail = text[end:end + _LOOK]
-    if _UNIT_THEN_OPERATOR.match(tail):  # "(18 tickets)^3", "5 eggs + 2": the unit sits inside the operand
-        return True
-    closers = len(tail) - len(tail.lstrip(")]}"))
-    tail = tail[closers:]  # "(3042)^3", "{5}!", "(18) + 1": what follows the brackets binds too
+    if _UNIT_THEN_OPERATOR.match(tail) or _UNIT_THEN_HEDGE.match(tail):
+        return True  # "(18 tickets)^3", "5 eggs + 2", "18 apples or 20": the unit sits inside the operand
+    closers = _CLOSERS.match(tail).end()
+    tail = tail[closers:]  # "(3042)^3", "{5}!", "(18) + 1", "$5$!": what follows the brackets binds too
     if not tail:
         return False
     c = tail[0]
@@ -416,8 +441,8 @@ def _bound_after(text: str, end: int) -> bool:
     if d in _DASHES:  # "18 - 3", "18-x", "18–20"; "18-year-old" is a word
         after = rest[1:].lstrip(" \t")
         return bool(after) and (after[0] in "0123456789.(\\{$" or _LONE_LETTER_AFTER.match(after) is not None)
-    if d in ",:":  # "1, 2", "1,22", "18:30", "3:2": a list, a decimal comma, a time, a ratio
-        return re.match(r"[,:]\s?\d", rest) is not None
+    if d in ",;:":  # "1, 2", "1,22", "18:30", "3:2": a list, a decimal comma, a time, a ratio
+        return re.match(r"[,;:]\s?\d", rest) is not None or _HEDGE_AFTER_COMMA.match(rest) is not None
     if d.isdigit():  # "18 1/2" (a mixed number), "18 20": not one number
         return True
     if d == "\\":  # "2\pi", "18 \times 2", "2\frac12"; "\text{ dollars}", "\%", "\," are layout

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from verifiers.numbers import last_number
+from verifiers.numbers import OPERATOR_WORDS, NumberMatch, is_operand, last_number
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
 _BRACE_RE = re.compile(r"\\.|[{}]", re.S)
@@ -38,6 +38,9 @@ _DECIMAL_COMMA_RE = re.compile(r"(?<![\d,.])(\d+),$")
 # A short gold of several boxes is one list answer when the boxes are separated by a few words
 # at most ("\boxed{1} papers and \boxed{2} bins"); more prose than that reads as commentary.
 _GAP_WORD_RE = re.compile(r"[A-Za-z]+")
+# A list of answers written as spans: "$x$, $y$", "$3$ and $4$", "$a$ or $b$".
+_AND_OR_RE = re.compile(r"(?<![\\A-Za-z])(?:and|or)\b", re.I)
+_SPAN_GAP_RE = re.compile(r"\s*(?:,|;|\b(?:and|or)\b)[\s,;]*(?:(?:and|or)\b\s*)?", re.I)
 _MAX_GAP_WORDS = 3
 
 
@@ -210,7 +213,9 @@ def math_spans(text: str) -> list[tuple[int, int, str]]:
 
 def _answer_phrase(text: str) -> str | None:
     """X in the last "final answer is X" / "Answer: X"; inside X, its last math span, or its
-    last number when X is a sentence ("Jane started 3 hours ago")."""
+    last number when X is a sentence ("Jane started 3 hours ago"); X whole when that span or
+    number is an operand or a hedge ("5! ways", "4 squared", "about $18$", "$3$ and $4$",
+    "18 apples or 20 pears")."""
     phrase = None
     for _ in range(3):  # "Final Answer: The final answer is 7.78"
         m = _last(_ANSWER_PHRASE_RE, text)
@@ -220,7 +225,14 @@ def _answer_phrase(text: str) -> str | None:
     if phrase is None:
         return None
     spans = math_spans(phrase)
-    if spans and not phrase[spans[-1][1]:].strip(" .,;!"):  # "... is $x$."
+    # "... is $x$." ends the phrase; "$5$!" does not: "!" after an answer is its factorial (as
+    # gsm8k reads "18!"), so "$5$!" is 120 and "$x$!" is x!
+    if spans and not phrase[spans[-1][1]:].strip(" .,;"):
+        before = "".join(phrase[a[1]:b[0]] for a, b in zip([(0, 0, "")] + spans, spans))
+        if _span_operand(phrase, spans) or OPERATOR_WORDS.search(before) or _AND_OR_RE.search(before):
+            # "about $18$", "$18$ or $20$", "$3$ and $4$", "the square root of $16$": the
+            # phrase is read whole (and/or make a list), never its last formula alone
+            return phrase
         return spans[-1][2].strip() or None
     prose, pos = [], 0
     for start, end, _ in spans:
@@ -228,8 +240,29 @@ def _answer_phrase(text: str) -> str | None:
         pos = end
     if _WORD_RE.search(" ".join(prose) + " " + phrase[pos:]):
         num = last_number(phrase)
+        if num is not None and (_operand(phrase, num) or OPERATOR_WORDS.search(phrase)):
+            # "5! ways", "negative 5", "4 squared", "the square root of 16", "18 apples or 20
+            # pears": the phrase states an expression or a hedge, read whole (normalize drops
+            # only unit words), never the bare number
+            return phrase
         return num.text if num else None
     return phrase
+
+
+def _span_operand(text: str, spans: list[tuple[int, int, str]]) -> bool:
+    """Whether the last math span of `text` is not an answer on its own: an operand of what is
+    written around it (`is_operand`: "about $18$", "$4$ squared", "$18$ or $20$"), or the last
+    item of a list of spans ("$x$, $y$", "$a$ or $b$")."""
+    start, end, _ = spans[-1]
+    if is_operand(text, start, end):
+        return True
+    return len(spans) > 1 and _SPAN_GAP_RE.fullmatch(text, spans[-2][1], start) is not None
+
+
+def _operand(text: str, num: NumberMatch) -> bool:
+    """`verifiers.numbers.is_operand` for a number found in prose: the text does not state
+    this number ("5!", "16 squared", "negative 5", "18 or 20", "about 18")."""
+    return is_operand(text, num.start, num.end)
 
 
 def _closing_answer(closing: re.Match) -> str | None:
@@ -257,6 +290,11 @@ def extract_answer(text: str, latex_only: bool = False) -> tuple[str | None, tup
     `latex_only` keeps the first three (math-verify's LaTeX-only extraction target): no number
     or short text is read from plain prose outside them. Raises `UnreadableBox` for a last box
     over `MAX_BOX_CHARS`; a last box that never closes is no answer (flag "unbalanced_boxed").
+
+    A number or math span is never taken out of an operation or a hedge written around it
+    (`verifiers.numbers.is_operand`: "5! ways", "negative 5", "16 squared", "about $18$",
+    "$18$ or $20$"): an answer phrase is then read whole, and a last span or last number
+    gives no answer (flags "math_span_not_an_answer", "last_number_not_a_number").
     """
     try:
         boxed = answer_box(text)
@@ -279,10 +317,16 @@ def extract_answer(text: str, latex_only: bool = False) -> tuple[str | None, tup
         return phrase, ("fallback_answer_phrase",)
     spans = math_spans(text)
     if spans and spans[-1][2].strip():
+        if _span_operand(text, spans):  # "so it is $4$ squared", "$18$ or $20$": no one answer
+            return None, ("fallback_math_span", "math_span_not_an_answer")
         num = last_number(text)
         if num is not None and num.start >= spans[-1][1] and not latex_only:
             # a number stated in prose after the last formula is the later, concluding
-            # statement: "... $d = \frac{90}{n}$ ... so there are 12 sequences."
+            # statement: "... $d = \frac{90}{n}$ ... so there are 12 sequences."; when it is
+            # an operand ("... so there are 5! ways") that statement is not one number: no
+            # answer, not the formula before it
+            if _operand(text, num):
+                return None, ("fallback_last_number", "last_number_not_a_number")
             return num.text, ("fallback_last_number",)
         return spans[-1][2].strip(), ("fallback_math_span",)
     if latex_only:
@@ -293,10 +337,13 @@ def extract_answer(text: str, latex_only: bool = False) -> tuple[str | None, tup
         return stripped, ("fallback_whole_response",)
     num = last_number(text)  # shared with gsm8k: skips call arguments like Matrix([[1]])
     if num is not None:
-        found = num.text
+        found, start = num.text, num.start
         before = _DECIMAL_COMMA_RE.search(text, 0, num.start)
         if before is not None and len(found) <= 2 and found.isdigit():
             found = f"{before.group(1)}.{found}"  # "2,74": a decimal comma, not a list
+            start = before.start(1)
+        if is_operand(text, start, num.end):  # "there are 5! ways", "16 squared": not 5, 16
+            return None, ("fallback_last_number", "last_number_not_a_number")
         return found, ("fallback_last_number",)
     if _SHORT_TEXT_RE.fullmatch(stripped):  # a one- or two-word text answer: "Evelyn"
         return stripped, ("fallback_whole_response",)

@@ -2,12 +2,16 @@
 
 Only layout and notation that never changes a value is removed here (`\\left`, `\\dfrac`,
 spacing, `\\text{}` wrappers, trailing units, thousands separators); values are compared later.
+Trailing words that change or hedge the number ("4 squared", "5 factorial", "5 or more";
+`verifiers.numbers.OPERATOR_WORDS`) are kept, so such an answer does not parse.
 """
 
 from __future__ import annotations
 
 import re
 from fractions import Fraction
+
+from verifiers.numbers import OPERATOR_WORDS
 
 _SUBS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), r) for p, r in (
     (r"(?<!\\)\\\\(?=[a-zA-Z])", r"\\"),  # JSON-style double escapes: \\frac -> \frac
@@ -34,7 +38,8 @@ _UNIT_WORDS = (
     "units?|square units|sq units|cm|centimeters?|mm|millimeters?|km|kilometers?|meters?|m|inches|inch|in|feet|foot|ft|"
     "yards?|miles?|mph|kg|grams?|g|pounds?|lbs?|ounces?|oz|dollars?|cents?|yuan|euros?|degrees?|deg|radians?|rad|"
     "hours?|hrs?|minutes?|mins?|seconds?|secs?|days?|weeks?|months?|years?|people|students|ways|sq")
-_TRAILING_UNIT_RE = re.compile(rf"(?<=[\d}})a-zA-Z%])\s*(?:{_UNIT_WORDS})(?:\s*\^\s*\{{?\d\}}?)?\s*\.?\s*$")
+_TRAILING_UNIT_RE = re.compile(
+    rf"(?<=[\d}})a-zA-Z%])\s*(?:{_UNIT_WORDS})(?:\s*\^\s*\{{?\d\}}?|\s+(?:squared|cubed))?\s*\.?\s*$")
 _TRAILING_WORDS_RE = re.compile(r"(?<=[\d}) ])\s*(?<!\\)(?:\b[a-zA-Z]{3,}\b\s*)+$")
 # words that carry meaning after a number: functions, and "or"/"and" lists
 _KEEP_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "and", "for", "arcsin",
@@ -75,6 +80,15 @@ _UNICODE = str.maketrans({
     "\u2205": "\\emptyset ", "\u00a0": " ", "\u2009": " ", "\u202f": " "})
 
 
+def _operates(s: str, words_at: int) -> bool:
+    """Whether the words after the last number or bracket before `words_at` change or hedge
+    that number ("4 squared", "5 factorial", "5 or more", "18 and a half"; `OPERATOR_WORDS`):
+    they are part of the answer, not a unit to drop, so the answer is read with them (and
+    does not parse)."""
+    last = max(s.rfind(c, 0, words_at) for c in "0123456789)]}")
+    return OPERATOR_WORDS.search(s, last + 1) is not None
+
+
 def normalize(s: str) -> str:
     """Canonical LaTeX string of an answer: same value and notation -> same string."""
     s = s.translate(_UNICODE).strip()
@@ -92,7 +106,7 @@ def normalize(s: str) -> str:
         s = new
     m = _TRAILING_WORDS_RE.search(s)
     if m and m.start() > 0 and any(c.isdigit() for c in s[:m.start()]) and not any(
-            w in _KEEP_WORDS for w in m.group().split()):
+            w in _KEEP_WORDS for w in m.group().split()) and not _operates(s, m.start()):
         s = s[:m.start()].strip()  # "81 teachers", "8\sqrt{3} square inches"
     if _THOUSANDS_RE.fullmatch(s):
         s = s.replace(",", "").replace(" ", "")

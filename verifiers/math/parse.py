@@ -24,6 +24,10 @@ __all__ = ["ParseError", "parse_math", "tokenize"]
 
 
 _ROOT_MAX_BITS = 1000  # sympy factors small primes out of roots: 0.2 s at 3000 bits
+#: What may follow a mixed number "2 1/2": the end of an item, a sum or a relation, so nothing
+#: binds its fraction more tightly than the whole number.
+_MIXED_FOLLOWERS = frozenset({",", ";", ")", "]", "}", "+", "-", "=", "<", ">", "<=", ">=", "!=", "%",
+                              ":", "|", "&", "\\}", "\\pm", "\\mp", "\\cup", "\\\\"})
 
 
 def _bits(r: sp.Rational) -> int:
@@ -284,7 +288,11 @@ class _Parser(BlockReaders):
         prev_kind, n_factors = self.last_kind, 1
         while True:
             kind, text = self.peek()
-            if text in MUL_OPS or text in DIV_OPS:
+            if kind == "num" and self.last_kind in ("num", "numfrac"):
+                # two written numbers side by side are never a product: "18 1/2" is a mixed
+                # number (as 2\frac12 is), "18 20" two answers, "1 000" a thousands separator
+                acc = self.mixed_number(acc, n_factors)
+            elif text in MUL_OPS or text in DIV_OPS:
                 self.take()
                 rhs = self.factor()
                 acc = self.arith("*" if text in MUL_OPS else "/", acc, rhs)
@@ -300,6 +308,23 @@ class _Parser(BlockReaders):
             else:
                 return acc
             n_factors += 1
+
+    def mixed_number(self, whole: Any, n_factors: int) -> sp.Expr:
+        """`whole b/c` after a written integer: the mixed number whole + b/c (-2 1/2 = -5/2),
+        when the term starts with `whole` and nothing binds the fraction to what follows
+        ("2 1/2^2", "2 1/2 x" are refused). Any other number written after a number is a
+        ParseError: "18 20", "1 000", "1.5.3", "3 \\cdot 2 1/2", "\\frac12 3"."""
+        (_, num), (_, slash), (den_kind, den) = self.peek(), self.peek(1), self.peek(2)
+        follow_kind, follow = self.peek(3)
+        ends = follow_kind == "end" or follow in _MIXED_FOLLOWERS or (
+            follow_kind == "cmd" and (follow in REL_OPS or follow in _MIXED_FOLLOWERS))
+        if not (n_factors == 1 and self.last_kind == "num" and isinstance(whole, sp.Integer)
+                and slash == "/" and den_kind == "num" and "." not in num + den and ends):
+            raise ParseError("two numbers side by side (write an operator between them)")
+        self.i += 3
+        frac = self.arith("/", sp.Integer(int(num)), sp.Integer(int(den)))
+        self.last_kind = "expr"
+        return self.arith("-" if whole.could_extract_minus_sign() else "+", whole, frac)
 
     def factor(self) -> Any:
         if self.peek()[1] == "-":
