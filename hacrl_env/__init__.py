@@ -3,13 +3,14 @@ verifiable problem (GSM8K, MATH, MATH-500, reasoning-gym tasks); a verifier scor
 
     env = hacrl_env.make("gsm8k-v0", agents=["qwen", "llama"])      # ParallelEnv
     vec = hacrl_env.make_vec("rg-chain_sum-v0", num_envs=8)         # batched training path
-    one = hacrl_env.make_single("math500-v0", split="test")         # gymnasium.Env
+    one = hacrl_env.make_single("math500-v0")                       # gymnasium.Env (split "test", its only one)
 
 Importing registers every built-in id with PettingZoo (and Gymnasium for the single view).
 """
 
-from hacrl_env.data import DataError, Problem, ProblemSet
+from hacrl_env.jsonl import DataError
 from hacrl_env.parallel import ReasoningParallelEnv
+from hacrl_env.problems import Problem, ProblemSet
 from hacrl_env.registry import (
     EnvNameNotFound,
     EnvVersionNotFound,

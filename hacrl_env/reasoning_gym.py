@@ -15,7 +15,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from hacrl_env.data import ProblemSet, Record
+from hacrl_env.problems import ProblemSet, Record
 from verifiers import Verifier, from_reasoning_gym
 
 RG_TASKS: tuple[str, ...] = (

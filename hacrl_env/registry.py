@@ -21,8 +21,10 @@ from gymnasium.envs.registration import parse_env_id
 from pettingzoo.env_registry.exceptions import NameNotFound, VersionNotFound
 
 from hacrl_env import prompts
-from hacrl_env.data import ProblemSet, load_problems
-from hacrl_env.parallel import MAX_RESPONSE_CHARS, ReasoningParallelEnv, agent_names
+from hacrl_env.base import MAX_RESPONSE_CHARS, agent_names
+from hacrl_env.data import load_problems
+from hacrl_env.parallel import ReasoningParallelEnv
+from hacrl_env.problems import ProblemSet
 from hacrl_env.reasoning_gym import RG_TASKS, load_rg_problems, rg_verifier
 from hacrl_env.single import ReasoningEnv
 from hacrl_env.vector import VectorParallelEnv
@@ -48,7 +50,8 @@ class TaskDef:
     the valid splits for one it lacks.
     default_template: the prompt template (a str with `{question}`).
     default_verifier: a registered verifier name, or options -> Verifier.
-    splits: the split names `load` accepts. options: the task kwargs it accepts (None: any,
+    splits: the split names `load` accepts (with no split= given, the only one, else "train",
+    see `default_split`). options: the task kwargs it accepts (None: any,
     checked by `load` itself). description: one line for `pprint_registry`.
     """
 
@@ -61,7 +64,16 @@ class TaskDef:
     description: str = ""
 
 
-def _problems(task: TaskDef, split: str, data_dir: Any, prompt_template: str | None,
+def default_split(task: TaskDef) -> str:
+    """The split used when none is given: a task's only split, else "train"."""
+    if len(task.splits) == 1:
+        return task.splits[0]
+    if "train" in task.splits:
+        return "train"
+    raise ValueError(f"{task.name} has no default split; pass split= one of {list(task.splits)}")
+
+
+def _problems(task: TaskDef, split: str | None, data_dir: Any, prompt_template: str | None,
               options: dict[str, Any]) -> tuple[ProblemSet, Callable[[str], ProblemSet]]:
     if task.options is not None:
         unknown = sorted(set(options) - set(task.options))
@@ -69,6 +81,7 @@ def _problems(task: TaskDef, split: str, data_dir: Any, prompt_template: str | N
             takes = f"task options {list(task.options)}" if task.options else "no task options"
             raise TypeError(f"{task.name} got unknown keyword(s) {unknown}; it takes {takes} "
                             "besides agents, split, data_dir, verifier, prompt_template")
+    split = default_split(task) if split is None else split
     if not isinstance(split, str):
         raise TypeError(f"split must be a str, one of {list(task.splits)}")
     template = prompts.check_template(task.default_template if prompt_template is None else prompt_template)
@@ -84,7 +97,7 @@ def _verifier(task: TaskDef, verifier: VerifierArg, options: dict[str, Any]) -> 
     return task.default_verifier(options)
 
 
-def build_parallel(task: TaskDef, *, agents: list[str] | int = 2, split: str = "train",
+def build_parallel(task: TaskDef, *, agents: list[str] | int = 2, split: str | None = None,
                    data_dir: str | os.PathLike | None = None, verifier: VerifierArg = None,
                    prompt_template: str | None = None, env_id: str = "",
                    max_response_chars: int = MAX_RESPONSE_CHARS, render_mode: str | None = None,
@@ -163,10 +176,11 @@ def registered_ids() -> list[str]:
     return sorted(_hacrl_specs())
 
 
-def make(env_id: str, *, agents: list[str] | int = 2, split: str = "train",
+def make(env_id: str, *, agents: list[str] | int = 2, split: str | None = None,
          data_dir: str | os.PathLike | None = None, verifier: VerifierArg = None,
          prompt_template: str | None = None, **task_kwargs: Any) -> ReasoningParallelEnv:
-    """A parallel env: every agent answers the same problem each episode."""
+    """A parallel env: every agent answers the same problem each episode. split=None: the
+    task's only split (math500-v0: "test"), else "train"."""
     return pettingzoo.make("parallel", spec(env_id).id, agents=agents, split=split,
                            data_dir=data_dir, verifier=verifier,
                            prompt_template=prompt_template, **task_kwargs)
@@ -182,12 +196,12 @@ def make_single(env_id: str, **kwargs: Any) -> ReasoningEnv:
     return env
 
 
-def make_vec(env_id: str, num_envs: int, *, agents: list[str] | int = 2, split: str = "train",
+def make_vec(env_id: str, num_envs: int, *, agents: list[str] | int = 2, split: str | None = None,
              data_dir: str | os.PathLike | None = None, verifier: VerifierArg = None,
              prompt_template: str | None = None, processes: int | None = None,
              **task_kwargs: Any) -> VectorParallelEnv:
     """B = `num_envs` problems per step, all responses verified in one batch (`processes` > 1
-    verifies in a process pool)."""
+    verifies in a process pool). split=None: as for `make`."""
     s = spec(env_id)
     kw = {**s.kwargs, **task_kwargs}
     task: TaskDef = kw.pop("task")

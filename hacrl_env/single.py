@@ -10,8 +10,9 @@ from typing import Any, Sequence
 
 import gymnasium as gym
 
-from hacrl_env.data import Problem
-from hacrl_env.parallel import ReasoningParallelEnv, check_seed
+from hacrl_env.base import check_seed
+from hacrl_env.parallel import ReasoningParallelEnv
+from hacrl_env.problems import Problem
 from hacrl_env.spaces import UnicodeText
 
 

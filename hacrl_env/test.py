@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
-from hacrl_env.data import Problem
+from hacrl_env.problems import Problem
 from hacrl_env.parallel import ReasoningParallelEnv
 from verifiers import Verdict
 

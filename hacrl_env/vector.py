@@ -13,11 +13,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from hacrl_env.data import Problem, ProblemAccess, ProblemSet
-from hacrl_env.parallel import (MAX_PROMPT_CHARS, MAX_RESPONSE_CHARS, agent_names, check_seed,
-                                problem_info)
+from hacrl_env.base import MAX_RESPONSE_CHARS, ReasoningEnvBase, problem_info
+from hacrl_env.problems import Problem, ProblemSet
 from hacrl_env.scoring import as_responses, check_agent_keys, score_batch, verdict_arrays
-from hacrl_env.spaces import UnicodeText
 from verifiers import Verifier
 
 
@@ -31,7 +29,7 @@ def _check_picklable(verifier: Verifier) -> None:
                          "subclass instead of a lambda/closure, or processes=None") from None
 
 
-class VectorParallelEnv(ProblemAccess):
+class VectorParallelEnv(ReasoningEnvBase):
     """B parallel reasoning episodes stepped together.
 
     reset -> obs[agent]: tuple of B prompts (the same for every agent);
@@ -42,9 +40,9 @@ class VectorParallelEnv(ProblemAccess):
         infos[agent]: {"rewards": B arrays (G,), "correct": B arrays (G,) bool,
                        "extracted" / "reasons" / "verdicts": B lists of G, plus
                        "problem_id" / "index" / "answer": B each}.
-    max_response_chars: a longer response is not graded: reward 0, reason "too_long", flag
-    `hacrl_env.scoring.TOO_LONG_FLAG` (never cut and graded on a part); also the action
-    space's max_length. The verifier may refuse shorter ones by its own limit.
+    observation_space / action_space(agent): the space of ONE prompt / ONE response.
+    The constructor's arguments are `ReasoningEnvBase`'s, plus num_envs (B) and processes
+    (> 1: verify in a process pool of that size).
     """
 
     def __init__(self, problems: ProblemSet, verifier: Verifier, num_envs: int, *,
@@ -57,32 +55,11 @@ class VectorParallelEnv(ProblemAccess):
             raise ValueError(f"processes must be None or an int >= 0, got {processes!r}")
         if processes is not None and processes > 1:
             _check_picklable(verifier)
-        self.problem_set = problems
-        self.verifier = verifier
-        self.task_verifier = task_verifier  # see ReasoningParallelEnv
+        super().__init__(problems, verifier, agents=agents, env_id=env_id, split_loader=split_loader,
+                         max_response_chars=max_response_chars, task_verifier=task_verifier)
         self.num_envs = num_envs
-        self.env_id = env_id
         self.processes = processes
-        self.max_response_chars = int(max_response_chars)
-        self.possible_agents = agent_names(agents)
-        self.agents: list[str] = []
-        self._split_loader = split_loader
-        self._obs_spaces = {a: UnicodeText(MAX_PROMPT_CHARS) for a in self.possible_agents}
-        self._act_spaces = {a: UnicodeText(self.max_response_chars) for a in self.possible_agents}
-        self._rng = np.random.default_rng()
         self.problems: list[Problem] = []
-
-    def observation_space(self, agent: str) -> UnicodeText:
-        """The space of ONE prompt (each obs entry is a tuple of B of them)."""
-        if agent not in self._obs_spaces:
-            raise ValueError(f"unknown agent {agent!r}; agents are {self.possible_agents}")
-        return self._obs_spaces[agent]
-
-    def action_space(self, agent: str) -> UnicodeText:
-        """The space of ONE response."""
-        if agent not in self._act_spaces:
-            raise ValueError(f"unknown agent {agent!r}; agents are {self.possible_agents}")
-        return self._act_spaces[agent]
 
     def _indices(self, options: dict | None) -> list[int]:
         if options is not None and not isinstance(options, dict):
@@ -102,9 +79,7 @@ class VectorParallelEnv(ProblemAccess):
               ) -> tuple[dict[str, tuple[str, ...]], dict[str, list[dict]]]:
         """Start B episodes: problems at options["indices"], else drawn from the env's RNG
         (reseeded when `seed` is given)."""
-        seed = check_seed(seed)
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
+        self._reseed(seed)
         self.problems = [self.problem_set[i] for i in self._indices(options)]
         self.agents = list(self.possible_agents)
         prompts = tuple(p.prompt for p in self.problems)
@@ -148,9 +123,6 @@ class VectorParallelEnv(ProblemAccess):
             infos[a] = info
         self.agents = []
         return obs, rewards, terms, truncs, infos
-
-    def close(self) -> None:
-        pass
 
     def __repr__(self) -> str:
         return (f"VectorParallelEnv({self.env_id or self.problem_set.task!r}, num_envs="

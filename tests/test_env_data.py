@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import gymnasium
 import pytest
 
 import hacrl_env
@@ -112,9 +113,21 @@ def test_fixtures_are_upstream_rows_picked_by_their_script(full_data_dir, fixtur
 
 def test_math500_has_no_train_split():
     with pytest.raises(ValueError, match="evaluation set only"):
-        hacrl_env.make("math500-v0")  # split defaults to "train"
+        hacrl_env.make("math500-v0", split="train")
     with pytest.raises(ValueError, match="no split 'valid'.*'train', 'test'"):
         hacrl_env.make("gsm8k-v0", split="valid")
+
+
+def test_a_benchmark_with_one_split_uses_it_when_none_is_given():
+    """math500-v0 has only "test": make, make_vec, make_single and gymnasium.make without split=
+    serve it. Several splits: "train" stays the default."""
+    assert hacrl_env.make("math500-v0").split == "test"
+    assert hacrl_env.make_vec("math500-v0", 2).split == "test"
+    single = hacrl_env.make_single("math500-v0")
+    assert single.par.split == "test" and single.num_problems == FIXTURE_ROWS["math500/test"]
+    assert gymnasium.make("hacrl/math500-v0").unwrapped.par.split == "test"
+    assert hacrl_env.make("gsm8k-v0").split == "train"
+    assert hacrl_env.make_vec("math-v0", 2).split == "train"
 
 
 def test_loading_is_cached_and_env_making_is_cheap():

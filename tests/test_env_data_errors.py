@@ -89,6 +89,20 @@ def test_iter_jsonl_numbers_lines_like_an_editor_and_skips_blanks(tmp_path):
         list(iter_jsonl(path))
 
 
+def test_skip_torn_skips_only_lines_that_are_not_json(tmp_path):
+    """A log written line by line (metrics.jsonl) may hold a line its writer was killed in the
+    middle of; skip_torn passes over it (and over undecodable bytes), nothing else."""
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"b": 2, "c\n\xff\xfe{\n{"d": 3}\n{"e": 4')
+    assert list(iter_jsonl(path, skip_torn=True)) == [(1, {"a": 1}), (4, {"d": 3})]
+    with pytest.raises(DataError, match=r"x\.jsonl:2: not valid JSON"):
+        list(iter_jsonl(path))
+    for line, error in ((b"[1]", "expected a JSON object"), (b'{"f": Infinity}', "field 'f' is Infinity")):
+        path.write_bytes(b'{"a": 1}\n' + line + b"\n")
+        with pytest.raises(DataError, match=rf"x\.jsonl:2: {error}"):
+            list(iter_jsonl(path, skip_torn=True))
+
+
 def test_a_nan_overwritten_by_a_repeated_key_is_gone_not_a_crash(tmp_path):
     path = tmp_path / "x.jsonl"
     path.write_text('{"a": NaN, "a": 1}\n{"n": 1' + "0" * 5000 + "}\n")

@@ -89,3 +89,25 @@ def test_register_a_custom_task_everywhere():
         pettingzoo.parallel_registry.pop("hacrl/toy-v1", None)
         gymnasium.registry.pop("hacrl/toy-v1", None)
     assert "hacrl/toy-v1" not in hacrl_env.registered_ids()
+
+
+def test_no_split_given_uses_a_tasks_only_split_else_train():
+    """A task with one split serves it by default; with several, "train"; with several and no
+    "train", the error lists them."""
+    one = TaskDef("toy", _toy_load, "{question}", "exact", ("dev",))
+    several = TaskDef("toy", _toy_load, "{question}", "exact", ("dev", "eval"))
+    hacrl_env.register("toy-v1", one)
+    hacrl_env.register("toy-v2", several)
+    try:
+        assert hacrl_env.make("toy-v1").split == "dev"
+        assert hacrl_env.make_vec("toy-v1", 2).split == "dev"
+        assert hacrl_env.make_single("toy-v1").par.split == "dev"
+        assert hacrl_env.make("toy-v2", split="eval").split == "eval"
+        for build in (lambda: hacrl_env.make("toy-v2"), lambda: hacrl_env.make_vec("toy-v2", 2),
+                      lambda: hacrl_env.make_single("toy-v2")):
+            with pytest.raises(ValueError, match=r"no default split; pass split= one of \['dev', 'eval'\]"):
+                build()
+    finally:
+        for env_id in ("hacrl/toy-v1", "hacrl/toy-v2"):
+            pettingzoo.parallel_registry.pop(env_id, None)
+            gymnasium.registry.pop(env_id, None)

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from hacrl_env.jsonl import DataError
+from train.atomic import atomic_open, write_text_atomic
 from train.checkpoint import (
     find_latest_checkpoint,
     list_checkpoints,
@@ -93,6 +95,31 @@ def test_read_metrics_merges_rows_by_step_and_skips_a_torn_line(tmp_path: Path) 
     path.write_text('{"step": 2, "a/reward": 1}\n{"step": 1, "a/reward": 0}\n{"step": 2, "a/eval/greedy_acc": 0.5}\n'
                     '{"step": 3, "a/rew')
     assert read_metrics(path) == [{"step": 1, "a/reward": 0}, {"step": 2, "a/reward": 1, "a/eval/greedy_acc": 0.5}]
+
+
+def test_metrics_reading_skips_torn_lines_only(tmp_path: Path) -> None:
+    """read_metrics and the resume rewind read through hacrl_env.jsonl.iter_jsonl(skip_torn=True):
+    a torn line anywhere (a resumed run appends after it) is skipped, corruption is named."""
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1, "a/reward": 0.5}\n{"step": 2, "a/rew\n{"step": 2, "a/reward": 0.25}\n'
+                    '{"step": 3, "a/reward": 1.0}\n')
+    assert [r["step"] for r in read_metrics(path)] == [1, 2, 3]
+    run = RunDir(tmp_path, tensorboard=False)
+    run._truncate_metrics_after(2)  # what rewind_to does to metrics.jsonl
+    assert path.read_text() == '{"step": 1, "a/reward": 0.5}\n{"step": 2, "a/reward": 0.25}\n'
+    path.write_text('{"step": 1, "a/reward": NaN}\n')
+    with pytest.raises(DataError, match=r"metrics.jsonl:1: field 'a/reward' is NaN"):
+        read_metrics(path)
+
+
+def test_atomic_write_leaves_the_old_file_when_the_writer_fails(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    write_text_atomic(path, "old\n")
+    with pytest.raises(RuntimeError, match="injected"):
+        with atomic_open(path) as f:
+            f.write("half of the new")
+            raise RuntimeError("injected")
+    assert path.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
 
 
 def test_logging_after_a_torn_last_line_keeps_the_new_row(tmp_path: Path) -> None:

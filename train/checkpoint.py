@@ -30,11 +30,12 @@ from typing import Any, Protocol
 
 import torch
 
+from train.atomic import TEMP_PREFIX, fsync_dir, write_text_atomic
+
 STATE_FILE = "trainer_state.pt"
 META_FILE = "meta.json"
 LATEST_FILE = "latest"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
-_TEMP_PREFIX = ".tmp-"
 _TRASH_PREFIX = ".trash-"
 
 
@@ -58,7 +59,7 @@ def save_checkpoint(checkpoints_dir: str | Path, step: int,
         raise ValueError(f"agent names {bad} cannot name checkpoint dirs; rename the agents")
     final = root / f"step_{step}"
     # Same parent as the final dir, so os.replace is a rename within one filesystem (atomic).
-    tmp = root / f"{_TEMP_PREFIX}step_{step}-{uuid.uuid4().hex[:8]}"
+    tmp = root / f"{TEMP_PREFIX}step_{step}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         for name, agent in named.items():
@@ -72,7 +73,7 @@ def save_checkpoint(checkpoints_dir: str | Path, step: int,
         if final.exists():  # re-saving a step (e.g. after a resume): move the old copy aside first
             _remove_dir(final)
         os.replace(tmp, final)
-        _fsync_dir(root)
+        fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a kill -9 cannot get here; RunDir clears leftovers
         raise
@@ -151,7 +152,7 @@ def set_aside(checkpoint_dir: Path) -> Path:
     target = checkpoint_dir.parent / "superseded" / f"{checkpoint_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     target.parent.mkdir(exist_ok=True)
     os.replace(checkpoint_dir, target)
-    _fsync_dir(checkpoint_dir.parent)
+    fsync_dir(checkpoint_dir.parent)
     return target
 
 
@@ -210,7 +211,7 @@ def clear_leftovers(checkpoints_dir: str | Path) -> None:
     root = Path(checkpoints_dir)
     if root.is_dir():
         for child in root.iterdir():
-            if child.name.startswith((_TEMP_PREFIX, _TRASH_PREFIX)):
+            if child.name.startswith((TEMP_PREFIX, _TRASH_PREFIX)):
                 if child.is_dir():
                     shutil.rmtree(child, ignore_errors=True)
                 else:
@@ -229,31 +230,9 @@ def write_latest(checkpoints_dir: Path, name: str) -> None:
     write_text_atomic(checkpoints_dir / LATEST_FILE, name)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so that a kill at any moment leaves the old file or the new one."""
-    tmp = path.with_name(f"{_TEMP_PREFIX}{path.name}-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
 def _fsync_tree(root: Path) -> None:
     for dirpath, _, filenames in os.walk(root):
         for name in filenames:
             with open(os.path.join(dirpath, name), "rb") as f:
                 os.fsync(f.fileno())
-        _fsync_dir(Path(dirpath))
-
-
-def _fsync_dir(d: Path) -> None:
-    # A rename is durable only once its directory entry is flushed. Not possible on Windows.
-    if os.name != "posix":
-        return
-    fd = os.open(d, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(dirpath)

@@ -8,30 +8,26 @@ caller's backend and global figure state are left alone.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from hacrl_env.jsonl import iter_jsonl
+
 PLOT_FILES = ("reward_vs_step.png", "reward_vs_tokens.png", "eval_vs_step.png", "eval_vs_tokens.png")
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """metrics.jsonl rows merged by step (later keys win), sorted by step. A torn last line (the
-    process was killed mid-write) is skipped."""
+    """metrics.jsonl rows merged by step (later keys win), sorted by step; [] when there is no
+    file. A torn line (the process was killed mid-write) is skipped; any other bad line is a
+    DataError naming file:line (RunDir.log writes strict JSON, NaN as null)."""
     by_step: dict[int, dict[str, Any]] = {}
     p = Path(path)
     if not p.is_file():
         return []
-    for line in p.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and isinstance(row.get("step"), int):
+    for _, row in iter_jsonl(p, skip_torn=True):
+        if isinstance(row.get("step"), int):
             by_step.setdefault(row["step"], {}).update(row)
     return [by_step[s] for s in sorted(by_step)]
 

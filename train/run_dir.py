@@ -34,7 +34,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from hacrl_env.jsonl import iter_jsonl
 from train import checkpoint as ckpt
+from train.atomic import write_text_atomic
 from train.config import ConfigError, TrainConfig, config_to_yaml, load_config
 from train.plots import plot_metrics, read_metrics
 
@@ -92,7 +94,7 @@ class RunDir:
             keep_checkpoints = config.schedule.keep_checkpoints
             # without `resume`: resumes.jsonl records those, and this file reused with --config
             # must start a fresh run, not resume an old checkpoint
-            ckpt.write_text_atomic(self.path / "config.yaml", config_to_yaml(dataclasses.replace(config, resume=None)))
+            write_text_atomic(self.path / "config.yaml", config_to_yaml(dataclasses.replace(config, resume=None)))
         if tensorboard and not tensorboard_available():
             raise ValueError("logging.tensorboard=true but tensorboard is not installed; "
                              "pip install 'hacrl[train]' or set logging.tensorboard=false")
@@ -165,10 +167,8 @@ class RunDir:
 
     def write_json(self, name: str, obj: Any) -> Path:
         """Write `obj` as `<run>/<name>` atomically (a kill mid-write leaves the old file)."""
-        import json
-
         path = self.path / name
-        ckpt.write_text_atomic(path, json.dumps(obj, indent=1) + "\n")
+        write_text_atomic(path, json.dumps(obj, indent=1) + "\n")
         return path
 
     def read_metrics(self) -> list[dict[str, Any]]:
@@ -250,14 +250,11 @@ class RunDir:
             self._metrics_file.close()
             self._metrics_file = None
         if self.metrics_path.is_file():
-            kept = []
-            for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
-                try:
-                    if json.loads(line)["step"] <= step:
-                        kept.append(line + "\n")
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    continue  # torn line from the crash
-            ckpt.write_text_atomic(self.metrics_path, "".join(kept))
+            # Torn lines from the crash are dropped; rows are written back as log wrote them.
+            kept = [json.dumps(row, allow_nan=False) + "\n"
+                    for _, row in iter_jsonl(self.metrics_path, skip_torn=True)
+                    if isinstance(row.get("step"), int) and row["step"] <= step]
+            write_text_atomic(self.metrics_path, "".join(kept))
         if self._writer is not None:
             self._writer.close()
             self._writer = None
