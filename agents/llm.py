@@ -225,13 +225,15 @@ class LLMAgent:
                                     eos_id=self.eos_token_ids[0], pad_id=self.pad_token_id,
                                     max_prompt_tokens=max_prompt_tokens, max_response_tokens=max_response_tokens)
 
-    def token_logprobs(self, batch: EncodedBatch) -> Tensor:
+    def token_logprobs(self, batch: EncodedBatch, *, model: torch.nn.Module | None = None) -> Tensor:
         """(B, L) log pi(token_t | tokens before t) aligned with input_ids, 0 where response_mask is 0.
 
         One forward, or where rows share a prompt one forward of each distinct prompt plus one of the
         responses (`agents.shared_prefix`; same values). The caller chunks, e.g. with `micro_batches`.
-        Carries grad iff grad is enabled.
+        Carries grad iff grad is enabled. `model`: score with another model of this architecture
+        and tokenizer (a frozen KL reference) through the same positions and padding; None = own.
         """
+        model = self.model if model is None else model
         batch = batch.to(self.device)
         b, length = batch.input_ids.shape
         mask = batch.response_mask[:, 1:]
@@ -242,7 +244,7 @@ class LLMAgent:
             return out
         split = split_shared_prefix(batch) if self.share_prompt_forward else None
         with PeakMemory(self.device) as mem, self._autocast():
-            logits = shared_prefix_logits(self.model, split) if split is not None else None
+            logits = shared_prefix_logits(model, split) if split is not None else None
             if logits is not None:  # each distinct prompt ran once (agents/shared_prefix.py)
                 scored = split.suffix_scored[:, 1:]
                 sel = logits[:, :-1][scored].float()  # (N, V): rows predicting response tokens
@@ -250,8 +252,8 @@ class LLMAgent:
             else:
                 # Only positions from the first response token's predecessor onward need logits.
                 first = int(batch.response_mask.any(dim=0).nonzero()[0].item())
-                logits = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                    position_ids=batch.position_ids, logits_to_keep=length - first + 1).logits
+                logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                                position_ids=batch.position_ids, logits_to_keep=length - first + 1).logits
                 sel = logits[:, :-1][mask[:, first - 1:]].float()
                 targets = batch.input_ids[:, first:][mask[:, first - 1:]]
             lp = sel.gather(1, targets[:, None]).squeeze(1) - torch.logsumexp(sel, dim=-1)

@@ -37,7 +37,8 @@ def reevaluate(run_dirs: list[Path], k: int = 8, seed: int = 0) -> list[dict]:
     """One row per (run, agent): {"run", "agent", "change": accuracy_changes(...)[agent]}."""
     from train.checkpoint import find_latest_checkpoint
     from train.config import load_config
-    from train.loop import accuracy_changes, eval_settings
+    from train.loop import eval_settings
+    from train.summary import accuracy_changes
 
     start_cache: dict[tuple, dict] = {}
     out = []

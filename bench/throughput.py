@@ -130,19 +130,18 @@ def _fixed_length_worker(agent, agent_cfg):
 def run_case(case: Case) -> dict:
     """Run warmup + steps RL steps of our trainer's phases; per-step phase seconds and memory.
 
-    Each step is train.loop.rl_step, the trainer's own step body (rollout, verify, pool, behaviour
-    log-probs, capability, updates), without the loop's logging, eval and checkpoints, which a
+    Each step is train.loop.rl_step, the trainer's own step body (rollout, verify, behaviour
+    log-probs, pool, capability, updates), without the loop's logging, eval and checkpoints, which a
     step of TRL's trainer does not do either."""
     import torch
     from agents.memory import PeakMemory
-    from train.config import minibatch_size, resolve_algo
-    from train.loop import TrainerState, rl_step, update_params
+    from train.config import resolve_algo
+    from train.loop import TrainerState, rl_step
 
     cfg = build_config(case)
     torch.manual_seed(case.seed)
     spec, names = resolve_algo(cfg), [a.name for a in cfg.agents]
     workers = [_fixed_length_worker(load_agent(a.model, case.untrained, a.name), a) for a in cfg.agents]
-    params = update_params(spec, minibatch_size(cfg), cfg.algo)
     vec = make_env(cfg, case.prompts)
     order = prompt_indices(case, vec.num_problems)
     state, steps = TrainerState(), []
@@ -151,7 +150,7 @@ def run_case(case: Case) -> dict:
         for step, indices in enumerate(order):
             state.step = step
             start = time.perf_counter()
-            pool, metrics, times = rl_step(workers, vec, spec, params, state, indices=indices, group=case.group,
+            pool, metrics, times = rl_step(workers, vec, spec, state, indices=indices, group=case.group,
                                            seed=case.seed)
             t = {phase: times[f"time/{phase}"] for phase in PHASES[:-1]}
             t["step"] = time.perf_counter() - start

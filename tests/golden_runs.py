@@ -6,6 +6,8 @@ the file holds. After a change that is MEANT to move numbers, regenerate the fil
 the commit:
 
     HF_HUB_OFFLINE=1 python tests/golden_runs.py --write
+
+`--compare` reruns them and lists every metric that is not bit-for-bit the pinned value.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def run(name: str, output_dir: str) -> dict[str, dict[str, float]]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help=f"write {GOLDEN.relative_to(REPO)}")
+    parser.add_argument("--compare", action="store_true", help="list metrics that differ from the file in any bit")
     parser.add_argument("names", nargs="*", default=list(RUNS))
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
@@ -85,6 +88,14 @@ def main(argv: list[str]) -> int:
         out = {name: run(name, tmp) for name in args.names}
     if args.write:
         GOLDEN.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    elif args.compare:
+        pinned = json.loads(GOLDEN.read_text())
+        moved = [(name, step, key, value, out[name][step].get(key)) for name in out
+                 for step, metrics in pinned[name].items() for key, value in metrics.items()
+                 if out[name].get(step, {}).get(key) != value]
+        print(f"{len(moved)} metrics differ from {GOLDEN.name} in any bit")
+        for name, step, key, want, got in moved:
+            print(f"  {name} step {step} {key}: {want!r} -> {got!r}")
     else:
         print(json.dumps(out, indent=1, sort_keys=True))
     return 0

@@ -1,5 +1,6 @@
 """train/algorithms.py: the variant registry, what each variant changes relative to hacpo,
-override handling, and that train.core's default arguments agree with the one set of defaults."""
+override handling, and that the spec is the one place defaults and ranges live (train.core
+repeats none)."""
 
 from __future__ import annotations
 
@@ -84,23 +85,22 @@ def test_only_naive_treats_cross_samples_as_self():
     assert [n for n in algo_names() if get_algo(n).cross_as_self] == ["naive"]
 
 
-def test_core_default_arguments_agree_with_algospec():
-    # the defaults live in AlgoSpec; train.core's signature defaults must not drift from them
-    def default(fn, arg):
-        return inspect.signature(fn).parameters[arg].default
+def test_core_repeats_no_algospec_default():
+    # the defaults live in AlgoSpec only: every core argument named like a spec field is required
+    fields = {f.name for f in dataclasses.fields(AlgoSpec)} | {"eps", "clip", "window", "m"}
+    defaulted = [f"{name}({arg}={p.default!r})" for name in core.__all__
+                 for arg, p in inspect.signature(getattr(core, name)).parameters.items()
+                 if arg in fields and p.default is not inspect.Parameter.empty]
+    assert not defaulted, f"train.core repeats defaults of AlgoSpec: {defaulted}"
 
-    assert default(core.capability_estimate, "window") == HACPO.window
-    assert default(core.capability_ratios, "clip") == (HACPO.ratio_clip_low, HACPO.ratio_clip_high)
-    assert default(core.capability_advantages, "eps") == HACPO.adv_eps
-    assert default(core.capability_advantages, "uniform_guard") == HACPO.uniform_guard
-    assert default(core.capability_advantages, "baseline_guard") == HACPO.baseline_guard
-    assert default(core.group_advantages, "eps") == HACPO.adv_eps
-    assert default(core.gspo_self_objective, "eps_low") == HACPO.eps_low
-    assert default(core.gspo_self_objective, "eps_high") == HACPO.eps_high
-    assert default(core.grpo_token_objective, "eps_low") == HACPO.grpo_eps_low
-    assert default(core.grpo_token_objective, "eps_high") == HACPO.grpo_eps_high
-    for arg in ("alpha", "delta", "delta_step"):
-        assert default(core.cross_objective, arg) == getattr(HACPO, arg)
+
+def test_update_settings_are_spec_fields_checked_once():
+    spec = get_algo("hacpo", minibatch_size=4, shuffle=False, kl_beta=0.1)
+    assert (spec.minibatch_size, spec.shuffle, spec.kl_beta) == (4, False, 0.1)
+    assert get_algo("hacpo").minibatch_size is None  # set from the run's batch by train.config.resolve_algo
+    with pytest.raises(algorithms.AlgoSpecError) as err:
+        get_algo("hacpo", minibatch_size=0, kl_beta=-1.0, delta=2.0)
+    assert [k for k, _ in err.value.problems] == ["delta", "minibatch_size", "kl_beta"]
 
 
 def test_overrides_apply_and_leave_the_registry_alone():
@@ -121,9 +121,10 @@ def test_overrides_apply_and_leave_the_registry_alone():
         ("hacpo", {"window": 2.5}, "expected int"),
         ("hacpo", {"alpha": -1.0}, "alpha -1.0 must be >= 0"),
         ("hacpo", {"delta": 1.5}, "delta 1.5 must be in"),
-        ("hacpo", {"ratio_clip_low": 2.0}, "ratio clip"),
+        ("hacpo", {"ratio_clip_low": 2.0}, "ratio_clip_low 2.0 must be in"),
         ("hacpo", {"objective": "ppo"}, "objective 'ppo'"),
         ("gspo", {"one_way": True}, "one_way needs share_pool"),
+        ("hacpo", {"minibatch_size": 2.5}, "expected int | None"),
     ],
 )
 def test_bad_names_and_overrides_raise_clear_errors(name, overrides, match):

@@ -10,7 +10,8 @@ from train.config import (
     TrainConfig,
     config_to_yaml,
     load_config,
-    minibatch_size,
+    resolve_algo,
+    resolved_config,
     save_config,
     split_cli_args,
     validate_config,
@@ -25,7 +26,34 @@ def test_defaults_are_two_heterogeneous_tiny_agents_on_chain_sum() -> None:
     assert [a.model for a in cfg.agents] == ["tiny-llama-bpe", "tiny-qwen2-char"]
     assert cfg.env.id == "rg-chain_sum-v0"
     # paper ratio: minibatch = half the own batch -> 32 prompts * G 8 / 2
-    assert minibatch_size(cfg) == 128
+    assert resolve_algo(cfg).minibatch_size == 128
+
+
+def test_the_resolved_config_shows_the_values_the_run_uses() -> None:
+    cfg = load_config(None, ["algo.alpha=3"])
+    assert cfg.algo.delta is None  # the input config: None = the variant's own value
+    shown = resolved_config(cfg)
+    assert (shown.algo.alpha, shown.algo.delta, shown.algo.delta_step, shown.algo.window) == (3.0, 0.2, 0.025, 5)
+    assert (shown.algo.minibatch_size, shown.algo.shuffle, shown.algo.kl_beta) == (128, True, 0.0)
+    assert "null" not in config_to_yaml(shown).split("algo:")[1].split("env:")[0]
+    assert resolved_config(shown) == shown and resolve_algo(shown) == resolve_algo(cfg)
+
+
+def test_a_saved_config_reused_with_another_variant_takes_that_variants_values(tmp_path) -> None:
+    path = tmp_path / "config.yaml"
+    save_config(resolved_config(load_config(None, [])), path)  # what a run saves: alpha 1.0 written out
+    assert resolve_algo(load_config(path, ["algo.name=alpha0"])).alpha == 0.0
+    assert resolve_algo(load_config(path, ["algo.name=alpha0", "algo.alpha=0.5"])).alpha == 0.5
+    assert resolve_algo(load_config(path, [])).alpha == 1.0
+
+
+def test_algo_ranges_are_checked_once_by_the_spec_and_name_the_key() -> None:
+    with pytest.raises(ValueError) as err:
+        load_config(None, ["algo.delta=1.5", "algo.kl_beta=-1"])
+    text = str(err.value)
+    assert "algo.delta: 1.5 must be in [0, 1]" in text and "override 'algo.delta=1.5'" in text
+    assert "algo.kl_beta: -1.0 must be >= 0" in text
+    assert resolve_algo(load_config(None, ["algo.delta=0"])).delta == 0.0  # the window [1, 1]: as core allows
 
 
 def test_default_task_is_graded_with_binary_rewards() -> None:
@@ -76,7 +104,7 @@ def test_paper_preset_carries_section6_hyperparameters() -> None:
     assert [a.lr for a in cfg.agents] == [1e-6, 1e-6]
     assert (cfg.schedule.prompts_per_step, cfg.schedule.group_size) == (128, 8)
     # 2048 sequences per learner / 512 per update = 4 updates (HACPO.md §3d)
-    assert minibatch_size(cfg) == 64 * 8
+    assert resolve_algo(cfg).minibatch_size == 64 * 8
     assert (cfg.algo.alpha, cfg.algo.delta, cfg.algo.delta_step, cfg.algo.window) == (1.0, 0.2, 0.025, 5)
 
 

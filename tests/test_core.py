@@ -10,22 +10,47 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from train.core import (
-    aggregate,
-    capability_advantages,
-    capability_estimate,
-    capability_ratios,
-    cross_objective,
-    group_advantages,
-    grpo_token_objective,
-    gspo_self_objective,
-    positive_rate,
-    sequence_mean_logp,
-    sequence_ratio,
-    stepwise_lower_bound,
-)
+from train import core
+from train.algorithms import get_algo
+from train.core import k3_kl, minibatch_loss, positive_rate, sequence_ratio, stepwise_lower_bound, token_mean
 
 approx = pytest.approx
+
+# train.core takes every hyperparameter as a required argument; these tests call it with HACPO's
+# (the spec's) values unless a test names its own.
+HACPO = get_algo("hacpo")
+
+
+def capability_estimate(history, window=HACPO.window, **kwargs):
+    return core.capability_estimate(history, window, **kwargs)
+
+
+def capability_ratios(capability, clip=(HACPO.ratio_clip_low, HACPO.ratio_clip_high)):
+    return core.capability_ratios(capability, clip)
+
+
+def capability_advantages(rewards, learner, ratios, *, eps=HACPO.adv_eps, uniform_guard=HACPO.uniform_guard,
+                          baseline_guard=HACPO.baseline_guard, capability_weighted=True):
+    return core.capability_advantages(rewards, learner, ratios, eps=eps, uniform_guard=uniform_guard,
+                                      baseline_guard=baseline_guard, capability_weighted=capability_weighted)
+
+
+def group_advantages(rewards, eps=HACPO.adv_eps):
+    return core.group_advantages(rewards, eps)
+
+
+def gspo_self_objective(new, old, adv, eps_low=HACPO.eps_low, eps_high=HACPO.eps_high):
+    return core.gspo_self_objective(new, old, adv, eps_low, eps_high)
+
+
+def cross_objective(new, source, adv, coef, *, alpha=HACPO.alpha, delta=HACPO.delta, delta_step=HACPO.delta_step,
+                    m=0, clip=HACPO.cross_clip, stepwise=HACPO.stepwise):
+    return core.cross_objective(new, source, adv, coef, alpha=alpha, delta=delta, delta_step=delta_step, m=m,
+                                clip=clip, stepwise=stepwise)
+
+
+def grpo_token_objective(new, old, mask, adv, eps_low=HACPO.grpo_eps_low, eps_high=HACPO.grpo_eps_high):
+    return core.grpo_token_objective(new, old, mask, adv, eps_low, eps_high)
 
 
 def leaf(values: list[float]) -> torch.Tensor:
@@ -303,13 +328,30 @@ def test_single_response_groups_are_uniform_not_nan():
 # ----------------------------------------------------------------------------- ratios
 
 
-def test_sequence_mean_logp_each_row_over_its_own_tokens():
-    # row 0: (-1 - 2 - 3) / 3 = -2; row 1 has one real token: -4
-    logp = torch.tensor([[-1.0, -2.0, -3.0], [-4.0, -9.0, -9.0]])
-    mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
-    assert sequence_mean_logp(logp, mask).tolist() == approx([-2.0, -4.0])
-    with pytest.raises(ValueError, match="no response tokens"):
-        sequence_mean_logp(logp, torch.tensor([[1, 1, 1], [0, 0, 0]]))
+def test_token_mean_each_row_over_its_own_tokens():
+    # row 0: (-1 - 2 - 3) / 3 = -2; row 1 has one real token: -4; row 2 none: 0, and no gradient
+    logp = leaf([-1.0, -2.0, -3.0, -4.0, -9.0, -9.0, -5.0, -5.0, -5.0])
+    mask = torch.tensor([[1, 1, 1], [1, 0, 0], [0, 0, 0]])
+    out = token_mean(logp.view(3, 3), mask)
+    assert out.tolist() == approx([-2.0, -4.0, 0.0])
+    # d mean_i / d x_t = 1/|y_i| on the row's own tokens, 0 elsewhere
+    assert grad_of(out, logp) == approx([1 / 3, 1 / 3, 1 / 3, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match=r"\(B, T\)"):
+        token_mean(torch.zeros(2, 3), torch.ones(2, 4))
+
+
+def test_k3_kl_hand_values_and_gradient_through_the_policy_only():
+    # d = ref - new; k3 = e^d - d - 1. Row 0 tokens: d = 0 -> 0, d = 1 -> e - 2; mean (e - 2) / 2.
+    # Row 1 has no token in the mask (a peer's sample): 0.
+    new = leaf([-1.0, -2.0, -3.0, -3.0])
+    ref = torch.tensor([[-1.0, -1.0], [0.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    mask = torch.tensor([[1, 1], [0, 0]])
+    kl = k3_kl(new.view(2, 2), ref, mask)
+    assert kl.tolist() == approx([(math.e - 2) / 2, 0.0])
+    # d k3 / d new = -(e^d - 1): token 0: 0, token 1: -(e - 1), over |y| = 2
+    assert grad_of(kl, new) == approx([0.0, -(math.e - 1) / 2, 0.0, 0.0])
+    assert ref.grad is None  # the reference is a constant
+    assert k3_kl(new.detach().view(2, 2), new.detach().view(2, 2), torch.ones(2, 2)).tolist() == [0.0, 0.0]
 
 
 def test_sequence_ratio_value_clamp_and_no_grad_to_old():
@@ -408,7 +450,7 @@ def test_cross_objective_gradient_reaches_learner_tokens_not_source():
     mask = torch.tensor([[1, 1, 1, 0]])
     source = leaf([0.0])
     obj, _ = cross_objective(
-        sequence_mean_logp(token_logp, mask), source, torch.tensor([1.5]).double(), torch.tensor([2.0]).double()
+        token_mean(token_logp, mask), source, torch.tensor([1.5]).double(), torch.tensor([2.0]).double()
     )
     obj.sum().backward()
     assert token_logp.grad.tolist()[0] == approx([0.81, 0.81, 0.81, 0.0])
@@ -497,11 +539,18 @@ def test_grpo_token_objective_rejects_mismatched_shapes():
         grpo_token_objective(torch.zeros(2, 3), torch.zeros(2, 3), torch.ones(2, 3), torch.zeros(3))
 
 
-# ----------------------------------------------------------------------------- aggregate
+# ----------------------------------------------------------------------------- the loss
 
 
-def test_aggregate_is_one_mean_over_self_and_cross():
-    # self (1,), cross (3, 6, 6): one mean (1 + 3 + 6 + 6) / 4 = 4, not the mean of means (1 + 5) / 2 = 3
-    assert aggregate(torch.cat([torch.tensor([1.0]), torch.tensor([3.0, 6.0, 6.0])])).item() == approx(4.0)
-    with pytest.raises(ValueError, match="non-empty"):
-        aggregate(torch.zeros(0))
+def test_minibatch_loss_is_one_mean_over_the_minibatch_across_micro_batches():
+    # mini-batch of 4 rows in two micro-batches: self (1,) + cross (3,), then cross (6, 6).
+    # (-(1 + 3) + -(6 + 6)) / 4 = -4: one mean over the mini-batch, not the mean of means -(1 + 5) / 2 = -3
+    first = minibatch_loss(torch.tensor([1.0, 3.0]), None, kl_beta=0.0, minibatch_size=4)
+    second = minibatch_loss(torch.tensor([6.0, 6.0]), None, kl_beta=0.0, minibatch_size=4)
+    assert (first + second).item() == approx(-4.0)
+    # with KL: (-(1 + 3) + 0.5 * (0.2 + 0.0)) / 4
+    kl = torch.tensor([0.2, 0.0])
+    assert minibatch_loss(torch.tensor([1.0, 3.0]), kl, kl_beta=0.5, minibatch_size=4).item() == approx(-0.975)
+    assert minibatch_loss(torch.tensor([1.0, 3.0]), kl, kl_beta=0.0, minibatch_size=4).item() == approx(-1.0)
+    with pytest.raises(ValueError, match="smaller than"):
+        minibatch_loss(torch.ones(3), None, kl_beta=0.0, minibatch_size=2)

@@ -51,7 +51,7 @@ def test_paired_change_by_hand() -> None:
 
 
 def test_accuracy_changes_pairs_per_problem_scores_and_tolerates_old_results() -> None:
-    from train.loop import accuracy_changes
+    from train.summary import accuracy_changes
 
     start = {"a": {"accuracy": 0.5, "avg_at_k": 0.25, "greedy_correct": [0, 0, 1, 1], "sampled_acc": [0, 0, 0.5, 0.5]}}
     end = {"a": {"accuracy": 0.75, "avg_at_k": 0.5, "greedy_correct": [1, 1, 1, 0], "sampled_acc": [0.5, 0.5, 0.5, 0.5]}}
@@ -189,7 +189,7 @@ def test_cli_hub_id_offline_fails_clearly(monkeypatch: pytest.MonkeyPatch, capsy
 
 
 def test_summary_marks_only_changes_whose_interval_excludes_zero(capsys) -> None:
-    from train.loop import print_summary
+    from train.summary import print_summary
 
     def row(change, ci):
         return {"start": 0.5, "end": 0.5 + change, "change": change, "ci95": ci}

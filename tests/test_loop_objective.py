@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from train import core
-from train.update_step import LearnerBatch, UpdateParams, update_policy
+from learner_rows import Rows, spec
+from train.update_step import update_policy
 
 PROMPTS = ["3 + 4 = ?\nGive the final answer after '####'.", "12 - 5 = ?\nGive the final answer after '####'.",
            "1 + 1 + 1 = ?\nGive the final answer after '####'."]
@@ -40,6 +41,14 @@ def agents_pair():
     return build_untrained("tiny-qwen2-char", corpus=corpus), build_untrained("tiny-llama-bpe", corpus=corpus)
 
 
+HACPO = spec()
+
+
+def _loss(objective):
+    """The loss of one mini-batch in one micro-batch."""
+    return core.minibatch_loss(objective, None, kl_beta=0.0, minibatch_size=len(objective))
+
+
 def _grads(model, loss):
     model.zero_grad(set_to_none=True)
     loss.backward()
@@ -58,17 +67,17 @@ def test_gspo_single_agent_update_matches_core_objective(agents_pair):
     # perturb "old" so ratios leave the tiny GSPO window on both sides and the min() matters
     old = old + torch.tensor([0.0, 1e-3, -1e-3, 2e-4, -5e-5, 0.0])
     adv = torch.tensor([1.0, -1.0, 1.0, -0.5, 0.5, -2.0])
-    rows = LearnerBatch()
+    rows = Rows()
     for p, i, a, o in zip(prompts, ids, adv.tolist(), old.tolist()):
         rows.add(prompt=p, response_ids=i, objective="gspo", advantage=a, old_mean_logp=o, is_self=True)
     opt = RecordingOptimizer(agent.model)
     # token budget far below the batch: several micro-batches must add up to one mini-batch mean
-    metrics = update_policy(agent, opt, rows, UpdateParams(minibatch_size=6, shuffle=False), seed=0,
+    metrics = update_policy(agent, opt, rows, spec(minibatch_size=6, shuffle=False), seed=0,
                             max_grad_norm=1e9, max_prompt_tokens=256, max_response_tokens=6, token_budget=120)
     assert len(opt.steps) == 1 and metrics["updates"] == 1 and metrics["nan_skips"] == 0
     new = agent.sequence_logprobs(prompts, response_ids=ids, grad=True).mean
-    obj, _ = core.gspo_self_objective(new, old, adv)
-    loss = -core.aggregate(obj)
+    obj, _ = core.gspo_self_objective(new, old, adv, HACPO.eps_low, HACPO.eps_high)
+    loss = _loss(obj)
     assert metrics["loss"] == pytest.approx(float(loss.detach()), abs=1e-6)
     for got, want in zip(opt.steps[0], _grads(agent.model, loss)):
         torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)
@@ -91,26 +100,26 @@ def test_cross_rows_use_source_logp_coef_and_stepwise_index(agents_pair):
     src = learner_on_peer - torch.tensor([-0.1, -0.5])
     adv = [0.7, -0.3, 1.2, 0.9]
     coef = [2.0, 0.5]
-    rows = LearnerBatch()
+    rows = Rows()
     for p, i, a, o in zip(PROMPTS[:2], own_ids, adv[:2], old_self.tolist()):
         rows.add(prompt=p, response_ids=i, objective="gspo", advantage=a, old_mean_logp=o, is_self=True)
     for p, t, f, a, c, s in zip(PROMPTS[:2], peer_text, peer_fin, adv[2:], coef, src.tolist()):
         rows.add(prompt=p, response=t, append_eos=f, objective="cross", advantage=a, coef=c, old_mean_logp=s)
     opt = RecordingOptimizer(learner.model)
-    params = UpdateParams(minibatch_size=2, shuffle=False, alpha=1.0, delta=0.2, delta_step=0.1)
+    params = spec(minibatch_size=2, shuffle=False, alpha=1.0, delta=0.2, delta_step=0.1)
     metrics = update_policy(learner, opt, rows, params, seed=0, max_grad_norm=1e9, max_prompt_tokens=256,
                             max_response_tokens=6, token_budget=4096)
     assert len(opt.steps) == 2
     # m = 0: the two self rows
     new_self = learner.sequence_logprobs(PROMPTS[:2], response_ids=own_ids, grad=True).mean
-    loss0 = -core.aggregate(core.gspo_self_objective(new_self, old_self, torch.tensor(adv[:2]))[0])
+    loss0 = _loss(core.gspo_self_objective(new_self, old_self, torch.tensor(adv[:2]), HACPO.eps_low, HACPO.eps_high)[0])
     # m = 1: the two cross rows, lower bound 1 - 0.2 + 1 * 0.1 = 0.9
     new_cross = learner.sequence_logprobs(PROMPTS[:2], responses=peer_text, append_eos=peer_fin,
                                           max_response_tokens=6, grad=True).mean
     obj1, met = core.cross_objective(new_cross, src, torch.tensor(adv[2:]), torch.tensor(coef), alpha=1.0,
-                                     delta=0.2, delta_step=0.1, m=1)
+                                     delta=0.2, delta_step=0.1, m=1, clip=True, stepwise=True)
     assert met["clip/cross_lower_bound"] == pytest.approx(0.9)
-    loss1 = -core.aggregate(obj1)
+    loss1 = _loss(obj1)
     for step, loss in zip(opt.steps, (loss0, loss1)):
         for got, want in zip(step, _grads(learner.model, loss)):
             torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)
@@ -120,12 +129,12 @@ def test_cross_rows_use_source_logp_coef_and_stepwise_index(agents_pair):
 
 def test_nan_loss_skips_the_update_and_counts_it(agents_pair):
     agent, _ = agents_pair
-    rows = LearnerBatch()
+    rows = Rows()
     ids = agent.generate(PROMPTS[:1], n=1, max_new_tokens=4, seed=0)[0][0].token_ids
     rows.add(prompt=PROMPTS[0], response_ids=ids, objective="gspo", advantage=float("nan"), old_mean_logp=-1.0)
     before = [p.detach().clone() for p in agent.model.parameters()]
     opt = torch.optim.AdamW(agent.model.parameters(), lr=1e-2)
-    metrics = update_policy(agent, opt, rows, UpdateParams(minibatch_size=1), seed=0, max_grad_norm=1.0,
+    metrics = update_policy(agent, opt, rows, spec(minibatch_size=1), seed=0, max_grad_norm=1.0,
                             max_prompt_tokens=256, max_response_tokens=8, token_budget=4096)
     assert metrics["nan_skips"] == 1 and metrics["nan_consecutive"] == 1
     assert all(torch.equal(a, b) for a, b in zip(before, agent.model.parameters()))
@@ -151,7 +160,7 @@ def test_own_old_logps_from_the_first_forward_equal_a_separate_pass(agents_pair,
 
     def run(explicit: bool):
         a = copy.deepcopy(agent)
-        rows = LearnerBatch()
+        rows = Rows()
         for p, i, v, o, tok in zip(prompts, ids, adv, explicit_old, pre.token_logprobs):
             rows.add(prompt=p, response_ids=i, objective=objective, advantage=v, is_self=True,
                      old_mean_logp=o if explicit else None,
@@ -160,7 +169,7 @@ def test_own_old_logps_from_the_first_forward_equal_a_separate_pass(agents_pair,
         real = us.score_rows
         monkeypatch.setattr(us, "score_rows", lambda ag, b, **kw: scored.append(len(b)) or real(ag, b, **kw))
         out = update_policy(a, torch.optim.SGD(a.model.parameters(), lr=0.5), rows,  # SGD: Adam amplifies 1e-7 noise
-                            UpdateParams(minibatch_size=4, shuffle=True, eps_low=0.2, eps_high=0.2,
+                            spec(minibatch_size=4, shuffle=True, eps_low=0.2, eps_high=0.2,
                                          grpo_eps_low=0.2, grpo_eps_high=0.2), seed=1,
                             max_grad_norm=1e9, max_prompt_tokens=256, max_response_tokens=6, token_budget=8192)
         monkeypatch.setattr(us, "score_rows", real)
@@ -170,7 +179,6 @@ def test_own_old_logps_from_the_first_forward_equal_a_separate_pass(agents_pair,
     a_own, out_own, scored_own = run(False)
     assert scored_exp == [] and scored_own == [2]  # 6 rows, mini-batches of 4: only the last 2 scored first
     assert out_own["updates"] == 2 and out_own["nan_skips"] == 0
-    assert out_own["self_old_mean_logp"] == pytest.approx(explicit_old, abs=1e-5)
     assert out_own["loss"] == pytest.approx(out_exp["loss"], abs=1e-5)
     for p_own, p_exp, p0 in zip(a_own.model.parameters(), a_exp.model.parameters(), agent.model.parameters()):
         torch.testing.assert_close(p_own, p_exp, atol=1e-5, rtol=1e-4)
@@ -183,7 +191,7 @@ def test_self_and_cross_rows_of_a_mini_batch_run_as_one_forward_sharing_their_pr
     learner, source = agents_pair
     own = learner.generate(PROMPTS, n=2, max_new_tokens=5, seed=3)
     peer = source.generate(PROMPTS, n=2, max_new_tokens=5, seed=4)
-    rows = LearnerBatch()
+    rows = Rows()
     for p, g in zip(PROMPTS, own):
         for s in g:
             rows.add(prompt=p, response_ids=s.token_ids, objective="gspo", advantage=0.5 - len(rows) / 7,
@@ -196,14 +204,14 @@ def test_self_and_cross_rows_of_a_mini_batch_run_as_one_forward_sharing_their_pr
 
     forwards, shared_runs = [], []
     real = type(learner).token_logprobs
-    monkeypatch.setattr(type(learner), "token_logprobs", lambda self, b: forwards.append(len(b)) or real(self, b))
+    monkeypatch.setattr(type(learner), "token_logprobs", lambda self, b, **kw: forwards.append(len(b)) or real(self, b, **kw))
     real_shared = agents.llm.shared_prefix_logits
     monkeypatch.setattr(agents.llm, "shared_prefix_logits", lambda *a: shared_runs.append(1) or real_shared(*a))
 
     def run(share: bool):
         learner.share_prompt_forward = share
         opt = RecordingOptimizer(learner.model)
-        update_policy(learner, opt, rows, UpdateParams(minibatch_size=6, shuffle=True), seed=2, max_grad_norm=1e9,
+        update_policy(learner, opt, rows, spec(minibatch_size=6, shuffle=True), seed=2, max_grad_norm=1e9,
                       max_prompt_tokens=256, max_response_tokens=6, token_budget=8192)
         learner.share_prompt_forward = True
         return opt.steps
@@ -218,13 +226,14 @@ def test_self_and_cross_rows_of_a_mini_batch_run_as_one_forward_sharing_their_pr
 
 _HASH_SEED_SCRIPT = """
 import sys, torch
-sys.path.insert(0, sys.argv[1])
+sys.path[:0] = [sys.argv[1], sys.argv[1] + "/tests"]
 from agents.zoo import build_untrained
-from train.update_step import LearnerBatch, UpdateParams, update_policy
+from learner_rows import Rows, spec
+from train.update_step import update_policy
 prompts = [f"{a} + {b} = ?" for a, b in ((3, 4), (12, 5), (7, 7))]
 torch.manual_seed(0)
 agent = build_untrained("tiny-llama-bpe", corpus=[p + " #### 1" for p in prompts] * 5)
-rows = LearnerBatch()
+rows = Rows()
 for i, p in enumerate(prompts * 8):
     if i % 2:
         rows.add(prompt=p, response=f"#### {i * 37}", objective="cross", advantage=(0.3 * i - 0.7) ** 3, coef=1.5,
@@ -233,7 +242,7 @@ for i, p in enumerate(prompts * 8):
         rows.add(prompt=p, response_ids=[5 + i, 9, 11], objective="gspo", advantage=0.5 - 0.2 * i,
                  old_mean_logp=-6.2 + 0.05 * i, is_self=True)
 opt = torch.optim.SGD(agent.model.parameters(), lr=0.0)
-out = update_policy(agent, opt, rows, UpdateParams(minibatch_size=24), seed=0, max_grad_norm=1.0,
+out = update_policy(agent, opt, rows, spec(minibatch_size=24), seed=0, max_grad_norm=1.0,
                     max_prompt_tokens=64, max_response_tokens=8, token_budget=4096)
 print(repr(out["loss"]))
 """
@@ -268,14 +277,16 @@ def test_logp_mismatch_compares_the_sampler_with_the_first_forward(agents_pair):
     with torch.no_grad():
         exact = agent.sequence_logprobs(prompts, response_ids=ids).mean.tolist()
     reported = [e + d for e, d in zip(exact, (0.01, -0.03, 0.5, 0.5))]  # rows 2, 3 land in mini-batch 2
-    rows = LearnerBatch()
+    rows = Rows()
     for p, i, s in zip(prompts, ids, reported):
         rows.add(prompt=p, response_ids=i, objective="gspo", advantage=1.0, old_mean_logp=s, is_self=True,
                  sampling_mean_logp=s)
-    metrics = update_policy(agent, RecordingOptimizer(agent.model), rows, UpdateParams(minibatch_size=2, shuffle=False),
+    metrics = update_policy(agent, RecordingOptimizer(agent.model), rows, spec(minibatch_size=2, shuffle=False),
                             seed=0, max_grad_norm=1e9, max_prompt_tokens=256, max_response_tokens=6, token_budget=4096)
     assert metrics["logp_mismatch"] == pytest.approx(0.02, abs=1e-5)
-    rows.sampling_mean_logp = [None] * 4  # cross / external rows carry none: no metric rather than NaN
-    metrics = update_policy(agent, RecordingOptimizer(agent.model), rows, UpdateParams(minibatch_size=2, shuffle=False),
+    rows = Rows()  # cross / external rows carry none: no metric rather than NaN
+    for p, i, s in zip(prompts, ids, reported):
+        rows.add(prompt=p, response_ids=i, objective="gspo", advantage=1.0, old_mean_logp=s, is_self=True)
+    metrics = update_policy(agent, RecordingOptimizer(agent.model), rows, spec(minibatch_size=2, shuffle=False),
                             seed=0, max_grad_norm=1e9, max_prompt_tokens=256, max_response_tokens=6, token_budget=4096)
     assert "logp_mismatch" not in metrics

@@ -1,16 +1,19 @@
-"""Loop phases that need no model: data order, per-learner rows per algorithm, step metrics."""
+"""Loop phases that need no model: data order, verification's reward array, per-learner rows per
+algorithm (train.views), step metrics."""
 
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from train import core
 from train.algorithms import get_algo
-from train.loop import TrainerState, learner_batch, next_prompt_indices, rollout_metrics, update_capability
+from train.loop import TrainerState, next_prompt_indices, rollout_metrics, update_capability, verify
 from train.pool import Pool, Trajectory
+from train.views import learner_rows
 
 NAMES = ["a", "b"]
 # rewards (P=2, n=2, G=2): prompt 0: a fails both, b solves one; prompt 1: both solve everything
@@ -25,16 +28,34 @@ def _pool() -> Pool:
                 recs.append(Trajectory(prompt_id=f"q{p}", prompt=f"prompt {p}", response=f"{name}{p}{i}", source=name,
                                        reward=float(REWARDS[p, j, i]), source_num_tokens=3 + i, finished=i == 0,
                                        source_mean_logp=-0.5 - j, sampling_mean_logp=-0.5 - j, prompt_index=p,
-                                       sample_index=i, source_token_ids=(1, 2, 3 + i)))
+                                       sample_index=i, source_token_ids=(1, 2, 3 + i), source_token_logps=(-0.5,) * 3))
     return Pool(recs)
+
+
+HACPO = get_algo("hacpo")
+
+
+def _advantages(k, ratios, weighted=True):
+    return core.capability_advantages(REWARDS, k, ratios, eps=HACPO.adv_eps, uniform_guard=True, baseline_guard=True,
+                                      capability_weighted=weighted)
+
+
+def _columns(rows):
+    """The rows column by column, as the assertions read them."""
+    return SimpleNamespace(
+        objective=[r.kind for r in rows], is_self=[r.is_self for r in rows], advantages=[r.advantage for r in rows],
+        coef=[r.coef for r in rows], old_mean_logp=[r.old_mean_logp for r in rows],
+        old_token_logps=[None if r.old_token_logps is None else list(r.old_token_logps) for r in rows],
+        response_ids=[None if not r.is_self else list(r.record.source_token_ids) for r in rows],
+        responses=[r.record.response for r in rows], append_eos=[r.record.finished for r in rows])
 
 
 def _rows(algo: str, k: int = 0, external=(), history=None):
     spec = get_algo(algo)
     state = TrainerState(capability_history=history or [])
     cap, ratios = update_capability(state, REWARDS, spec)
-    tok = [[-0.5] * 3] * 4
-    return learner_batch(k, NAMES, _pool(), REWARDS, ratios, cap, spec, tok, list(external)), ratios, cap
+    rows, info = learner_rows(spec, k, NAMES, _pool(), REWARDS, ratios, cap, list(external))
+    return (_columns(rows), info), ratios, cap
 
 
 def test_prompt_order_is_a_seeded_permutation_per_epoch_and_resumes_exactly():
@@ -58,7 +79,7 @@ def test_hacpo_rows_self_then_cross_with_capability_coefficient():
     assert batch.coef[4:] == [pytest.approx(1.5)] * 4 and ratios[0, 1] == pytest.approx(1.5)
     assert batch.old_mean_logp[4:] == [-1.5] * 4  # the SOURCE's mean log-prob
     assert batch.append_eos[4:] == [True, False, True, False]  # own EOS iff the source finished
-    adv = core.capability_advantages(REWARDS, 0, ratios)
+    adv = _advantages(0, ratios)
     assert batch.advantages[:4] == pytest.approx(adv[:, 0].flatten().tolist())
     assert batch.advantages[4:] == pytest.approx(adv[:, 1].flatten().tolist())
     assert 0 <= info["adv/peer_positive_share"] <= 1
@@ -67,14 +88,14 @@ def test_hacpo_rows_self_then_cross_with_capability_coefficient():
 def test_gspo_uses_own_group_advantages_only():
     (batch, _), _, _ = _rows("gspo")
     assert batch.objective == ["gspo"] * 4
-    assert batch.advantages == pytest.approx(core.group_advantages(REWARDS[:, 0]).flatten().tolist())
+    assert batch.advantages == pytest.approx(core.group_advantages(REWARDS[:, 0], HACPO.adv_eps).flatten().tolist())
 
 
 def test_naive_treats_peer_samples_as_own_with_learner_old_logp():
     (batch, _), _, _ = _rows("naive")
     assert batch.objective[4:] == ["gspo"] * 4 and batch.old_mean_logp[4:] == [None] * 4
     assert batch.coef[4:] == [1.0] * 4
-    plain = core.capability_advantages(REWARDS, 0, torch.ones(2, 2), capability_weighted=False)
+    plain = _advantages(0, torch.ones(2, 2), weighted=False)
     assert batch.advantages == pytest.approx(plain[:, 0].flatten().tolist() + plain[:, 1].flatten().tolist())
 
 
@@ -99,6 +120,21 @@ def test_external_groups_join_as_cross_rows_with_group_advantages():
     assert batch.responses[-2:] == ["good", "bad"] and batch.objective[-2:] == ["cross", "cross"]
     assert batch.coef[-2:] == [1.0, 1.0] and batch.old_mean_logp[-2:] == [-2.0, -2.0]
     assert batch.advantages[-2] > 0 > batch.advantages[-1]
+
+
+def test_verify_hands_the_loop_one_prompt_agent_sample_reward_array():
+    class Vec:  # what hacrl_env's vector env returns: per agent, P lists of G rewards
+        def step(self, actions):
+            self.actions = actions
+            rewards = {"a": [[0.0, 1.0, 0.0], [1.0, 1.0, 1.0]], "b": [[0.5, 0.0, 0.0], [0.0, 0.0, 1.0]]}
+            return {}, {}, {}, {}, {n: {"rewards": r} for n, r in rewards.items()}
+
+    sample = SimpleNamespace(text="#### 1")
+    vec = Vec()
+    rewards, infos = verify(vec, {"a": [[sample] * 3] * 2, "b": [[sample] * 3] * 2})
+    assert rewards.shape == (2, 2, 3) and rewards.dtype == torch.float32
+    assert rewards[0, 1, 0] == 0.5 and rewards[1, 0].tolist() == [1.0, 1.0, 1.0] and rewards[1, 1, 2] == 1.0
+    assert vec.actions["a"] == [["#### 1"] * 3] * 2
 
 
 def test_step_metrics_rescue_rate_cost_and_capability_ratio():

@@ -1,4 +1,5 @@
-"""The shared trajectory pool: records, per-learner views across tokenizers, EOS policy, JSONL."""
+"""The shared trajectory pool: records, behaviour log-probs, each learner's encoding of them across
+tokenizers (EOS policy), JSONL."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 import pytest
 import torch
 
-from train.pool import Pool, Trajectory, group_external, learner_view, load_trajectories
+from train.algorithms import get_algo
+from train.pool import Pool, Trajectory, group_external, load_trajectories
+from train.update_step import LearnerRow, encode_rows
 
 PROMPT = "3 + 4 = ?\nGive the final answer after '####'."
 
@@ -27,7 +30,8 @@ def _record(**kw) -> Trajectory:
 
 
 def test_jsonl_round_trip_keeps_every_field(tmp_path):
-    recs = [_record(source_token_ids=(5, 6, 2), source_mean_logp=-1.25, extracted="7", reason="match"),
+    recs = [_record(source_token_ids=(5, 6, 2), source_mean_logp=-1.25, source_token_logps=(-1.0, -2.0, -0.75),
+                    extracted="7", reason="match"),
             _record(prompt=[{"role": "user", "content": PROMPT}], response="#### 8", reward=0.0, finished=False,
                     sample_index=1)]
     path = Pool(recs, step=3).to_jsonl(tmp_path / "pool.jsonl")
@@ -35,7 +39,8 @@ def test_jsonl_round_trip_keeps_every_field(tmp_path):
     assert [d["step"] for d in lines] == [3, 3]
     assert lines[1]["truncated"] is True  # the derived flag is written for readers of the file
     back = Pool.from_jsonl(path)
-    assert back.step == 3 and back.records == recs
+    assert back.step == 3 and list(back.records) == recs
+    assert [p.name for p in tmp_path.iterdir()] == ["pool.jsonl"]  # written atomically, no temp left
 
 
 def test_from_jsonl_names_the_bad_line(tmp_path):
@@ -45,32 +50,24 @@ def test_from_jsonl_names_the_bad_line(tmp_path):
         Pool.from_jsonl(path)
 
 
-def test_rewards_tensor_is_prompt_agent_sample_and_rejects_ragged_pools():
-    recs = [_record(source=s, prompt_index=p, sample_index=i, reward=float(p + i + (s == "b")))
-            for p in range(2) for s in ("a", "b") for i in range(3)]
-    r = Pool(recs).rewards_tensor(["a", "b"])
-    assert r.shape == (2, 2, 3)
-    assert r[1, 1, 2] == 1 + 2 + 1 and r[0, 0, 0] == 0
-    with pytest.raises(ValueError, match="ragged"):
-        Pool(recs[:-1]).rewards_tensor(["a", "b"])
-    with pytest.raises(ValueError, match="unknown source"):
-        Pool(recs).rewards_tensor(["a"])
+def test_a_pool_is_made_once():
+    pool = Pool([_record(), _record(sample_index=1)])
+    assert isinstance(pool.records, tuple) and not hasattr(pool, "add")
+    with pytest.raises(AttributeError):  # frozen records
+        pool.records[0].source_mean_logp = -1.0  # type: ignore[misc]
 
 
-def test_with_source_logps_fills_only_that_source():
-    pool = Pool([_record(source="a"), _record(source="b"), _record(source="a", sample_index=1)])
-    pool.with_source_logps("a", [-1.0, -2.0])
-    assert [r.source_mean_logp for r in pool] == [-1.0, None, -2.0]
-    with pytest.raises(ValueError, match="1 log-probs for 2 records"):
-        pool.with_source_logps("a", [-1.0])
+def _view(agent, records, *, own=False, max_prompt_tokens=256, max_response_tokens=32):
+    rows = [LearnerRow(r, "gspo" if own else "cross", 0.0, is_self=own) for r in records]
+    return encode_rows(agent, rows, max_prompt_tokens=max_prompt_tokens, max_response_tokens=max_response_tokens)[0]
 
 
-def test_cross_view_retokenises_text_with_learner_template_and_eos(two_agents):
+def test_peer_rows_are_retokenised_with_the_learners_template_and_eos(two_agents):
     llama, qwen = two_agents
     text = "#### 17"
     finished = _record(source="llama", response=text, finished=True)
     cut = _record(source="llama", response=text, finished=False)
-    view = learner_view(qwen, [finished, cut], max_prompt_tokens=256, max_response_tokens=32, self_name="qwen")
+    view = _view(qwen, [finished, cut])
     eos = qwen.eos_token_ids[0]
     for row, ends_with_eos in ((0, True), (1, False)):
         ids = view.input_ids[row][view.response_mask[row].bool()].tolist()
@@ -82,25 +79,28 @@ def test_cross_view_retokenises_text_with_learner_template_and_eos(two_agents):
         prompt_ids = view.input_ids[row][view.attention_mask[row].bool() & ~view.response_mask[row].bool()].tolist()
         assert qwen.tokenizer.decode(prompt_ids) == qwen.format_prompt(PROMPT)  # learner's chat template
     # the llama learner sees the same text in its own BPE tokens
-    lview = learner_view(llama, [finished], max_prompt_tokens=256, max_response_tokens=32, self_name="llama2")
+    lview = _view(llama, [finished])
     lids = lview.input_ids[0][lview.response_mask[0].bool()].tolist()
     assert lids[-1] == llama.eos_token_ids[0]
     assert llama.tokenizer.decode(lids[:-1]).strip() == text
     assert len(lids) - 1 < len(text)  # BPE merges: fewer tokens than characters
 
 
-def test_self_view_reuses_sampled_ids_and_truncates_to_limits(two_agents):
+def test_own_rows_reuse_sampled_ids_and_truncate_to_limits(two_agents):
     _, qwen = two_agents
     own = tuple(qwen.tokenizer("#### 123", add_special_tokens=False)["input_ids"]) + (qwen.eos_token_ids[0],)
     rec = _record(source="qwen", response="ignored text", source_token_ids=own)
-    view = learner_view(qwen, [rec], max_prompt_tokens=256, max_response_tokens=32, self_name="qwen")
+    view = _view(qwen, [rec], own=True)
     assert view.input_ids[0][view.response_mask[0].bool()].tolist() == list(own)
-    short = learner_view(qwen, [rec], max_prompt_tokens=5, max_response_tokens=3, self_name="qwen")
+    short = _view(qwen, [rec], own=True, max_prompt_tokens=5, max_response_tokens=3)
     assert int(short.num_response_tokens[0]) == 3
     assert int(short.attention_mask[0].sum()) == 5 + 3
-    with pytest.raises(ValueError, match="separate calls"):
-        learner_view(qwen, [rec, _record(source="llama")], max_prompt_tokens=8, max_response_tokens=8,
-                     self_name="qwen")
+    # own ids and a peer's text in one batch: each row is found at its own position
+    peer = _record(source="llama", response="#### 123")
+    enc, at = encode_rows(qwen, [LearnerRow(peer, "cross", 0.0), LearnerRow(rec, "gspo", 0.0, is_self=True)],
+                          max_prompt_tokens=256, max_response_tokens=32)
+    mine = enc.select([at[1]])
+    assert mine.input_ids[0][mine.response_mask[0].bool()].tolist() == list(own)
 
 
 def _write(tmp_path, rows):
@@ -145,65 +145,70 @@ def test_external_trajectories_missing_file_and_empty_file(tmp_path):
         load_trajectories(_write(tmp_path, []), ["a"])
 
 
-def test_score_behaviour_uses_each_sources_own_tokens(two_agents):
-    """Behaviour log-probs come from the SOURCE model over the source's own ids (EOS included)."""
+def _workers(two_agents):
     from train.config import AgentConfig
-    from train.loop import score_behaviour
     from train.workers import LocalWorker
 
     llama, qwen = two_agents
-    workers = [LocalWorker(llama, AgentConfig(name="llama", model="x")),
-               LocalWorker(qwen, AgentConfig(name="qwen", model="x"))]
+    return [LocalWorker(llama, AgentConfig(name="llama", model="x")), LocalWorker(qwen, AgentConfig(name="qwen", model="x"))]
+
+
+def test_behaviour_logprobs_are_each_sources_own_over_its_own_tokens(two_agents):
+    """Re-scored ("recompute") by the SOURCE model over the source's own ids (EOS included): with
+    exact fp32 samplers they equal what the sampler reported."""
+    from train.loop import behaviour_logprobs
+
+    workers = _workers(two_agents)
     samples = {w.name: w.generate([PROMPT], 2, seed=0, max_new_tokens=6) for w in workers}
-    pool = Pool([_record(source=name, sample_index=i, response=s.text, source_token_ids=tuple(s.token_ids),
-                         finished=s.finished, sampling_mean_logp=sum(s.logprobs) / len(s.logprobs))
-                 for name, groups in samples.items() for i, s in enumerate(groups[0])])
-    token_lps, _ = score_behaviour(workers, pool, [])
-    for rec in pool:
-        assert rec.source_mean_logp == pytest.approx(rec.sampling_mean_logp, abs=1e-4)  # exact fp32 engine
-    assert [len(x) for x in token_lps["qwen"]] == [len(s.token_ids) for s in samples["qwen"][0]]
+    out = behaviour_logprobs(workers, [PROMPT], samples, get_algo("hacpo", behaviour_logprobs="recompute"))
+    for name, groups in samples.items():
+        for s, lp in zip(groups[0], out[name][0]):
+            assert len(lp) == len(s.token_ids) and lp == pytest.approx(s.logprobs, abs=1e-4)
 
 
-def test_score_behaviour_reuses_exact_sampler_logprobs_and_rescores_the_rest(two_agents, monkeypatch):
+def test_behaviour_logprobs_reuse_an_exact_sampler_and_rescore_the_rest(two_agents, monkeypatch):
     """algo.behaviour_logprobs="auto": an exact fp32 sampler's own log-probs ARE the behaviour
-    log-probs (no forward); an approximate sampler's samples are re-scored."""
-    from train.config import AgentConfig
-    from train.loop import score_behaviour
-    from train.workers import LocalWorker
+    log-probs (no forward); an approximate sampler's samples are re-scored, and only when a peer
+    reads them (no shared pool: the learner's update takes its own)."""
+    from train.loop import behaviour_logprobs
 
-    llama, qwen = two_agents
-    workers = [LocalWorker(llama, AgentConfig(name="llama", model="x")),
-               LocalWorker(qwen, AgentConfig(name="qwen", model="x"))]
+    workers = _workers(two_agents)
     samples = {w.name: w.generate([PROMPT], 2, seed=0, max_new_tokens=6) for w in workers}
-    monkeypatch.setattr(qwen.engine, "int8", True)  # as if qwen had sampled from its int8 copy: not exact
+    monkeypatch.setattr(two_agents[1].engine, "int8", True)  # as if qwen had sampled from its int8 copy: not exact
     assert workers[0].sampler_logprobs_exact([PROMPT]) == [True]
     assert workers[1].sampler_logprobs_exact([PROMPT]) == [False]
-
-    def pool() -> Pool:
-        return Pool([_record(source=name, sample_index=i, response=s.text, source_token_ids=tuple(s.token_ids),
-                             finished=s.finished, sampling_mean_logp=sum(s.logprobs) / len(s.logprobs))
-                     for name, groups in samples.items() for i, s in enumerate(groups[0])])
-
     calls = []
     for w in workers:
         w.score = lambda prompts, _orig=w.score, _name=w.name, **kw: calls.append(_name) or _orig(prompts, **kw)
-    shared = pool()
-    token_lps, _ = score_behaviour(workers, shared, [], samples=samples)
+    out = behaviour_logprobs(workers, [PROMPT], samples, get_algo("hacpo"))
     assert calls == ["qwen"]  # llama's behaviour log-probs came without a forward
-    assert token_lps["llama"] == [s.logprobs for s in samples["llama"][0]]
-    assert [r.source_mean_logp for r in shared.from_source("llama")] == [r.sampling_mean_logp
-                                                                         for r in shared.from_source("llama")]
-    # qwen's behaviour log-probs are its training model's re-score, not the sampler's values
-    rescored = workers[1].score([PROMPT] * 2, response_ids=[s.token_ids for s in samples["qwen"][0]])
-    assert [r.source_mean_logp for r in shared.from_source("qwen")] == [sum(x) / len(x) for x in rescored]
-    own_only = pool()  # no shared pool (gspo): nothing is re-scored, the update fills the rest
+    assert out["llama"][0] == [s.logprobs for s in samples["llama"][0]]
+    # qwen's are its training model's re-score, not the sampler's values
+    assert out["qwen"][0] == workers[1].score([PROMPT] * 2, response_ids=[s.token_ids for s in samples["qwen"][0]])
     calls.clear()
-    token_lps, _ = score_behaviour(workers, own_only, [], shared=False, samples=samples)
-    assert calls == [] and token_lps["qwen"] == [None, None]
-    assert [r.source_mean_logp is None for r in own_only] == [False, False, True, True]
+    out = behaviour_logprobs(workers, [PROMPT], samples, get_algo("gspo"))
+    assert calls == [] and out["qwen"][0] == [None, None] and out["llama"][0][0] is not None
     calls.clear()
-    score_behaviour(workers, pool(), [], samples=None)  # algo.behaviour_logprobs="recompute"
+    behaviour_logprobs(workers, [PROMPT], samples, get_algo("hacpo", behaviour_logprobs="recompute"))
     assert calls == ["llama", "qwen"]
+
+
+def test_pool_records_are_complete_when_made(two_agents):
+    from types import SimpleNamespace
+
+    from train.loop import behaviour_logprobs, build_pool
+
+    workers = _workers(two_agents)
+    samples = {w.name: w.generate([PROMPT], 2, seed=0, max_new_tokens=6) for w in workers}
+    behaviour = behaviour_logprobs(workers, [PROMPT], samples, get_algo("hacpo"))
+    infos = {n: {"rewards": [[1.0, 0.0]], "extracted": [["7", "8"]], "reasons": [["match", "mismatch"]]}
+             for n in samples}
+    pool = build_pool([SimpleNamespace(id="q0")], [PROMPT], samples, infos, behaviour, step=4)
+    for r in pool:
+        lp = behaviour[r.source][0][r.sample_index]
+        assert r.source_token_logps == tuple(lp) and r.source_mean_logp == pytest.approx(sum(lp) / len(lp))
+        assert r.source_token_ids == tuple(samples[r.source][0][r.sample_index].token_ids)
+        assert (r.prompt_id, r.policy_version, r.reward) == ("q0", 4, [1.0, 0.0][r.sample_index])
 
 
 def test_a_prompt_longer_than_max_prompt_tokens_is_cut_before_sampling_as_before_the_update(two_agents):
@@ -249,17 +254,14 @@ def test_only_an_fp32_sampler_on_fp32_weights_is_exact(two_agents):
 
 
 def test_external_rescored_by_named_source(two_agents, tmp_path):
-    from train.config import AgentConfig
-    from train.loop import score_behaviour
-    from train.workers import LocalWorker
+    from train.loop import score_external
 
-    llama, qwen = two_agents
-    workers = [LocalWorker(llama, AgentConfig(name="llama", model="x")),
-               LocalWorker(qwen, AgentConfig(name="qwen", model="x"))]
+    _, qwen = two_agents
+    workers = _workers(two_agents)
     ext = load_trajectories(_write(tmp_path, [
         {"prompt": PROMPT, "response": "#### 7", "reward": 1, "source": "qwen"},
         {"prompt": PROMPT, "response": "#### 7", "reward": 0, "source_mean_logp": -0.25}]), ["llama", "qwen"])
-    _, scored = score_behaviour(workers, Pool([]), ext)
+    scored = score_external(workers, ext)
     expected = qwen.sequence_logprobs([PROMPT], responses=["#### 7"], append_eos=True).mean[0]
     assert scored[0].source_mean_logp == pytest.approx(float(expected), abs=1e-5)
     assert scored[0].source_num_tokens == len("#### 7") + 1

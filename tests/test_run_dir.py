@@ -130,7 +130,7 @@ def test_logging_after_a_torn_last_line_keeps_the_new_row(tmp_path: Path) -> Non
 
 
 def test_checkpoint_round_trip_and_latest_pointer(tmp_path: Path) -> None:
-    from train.loop import capture_rng, restore_rng
+    from train.resume import capture_rng, restore_rng
 
     run = RunDir(tmp_path, tensorboard=False, keep_checkpoints=3)
     np.random.seed(3)

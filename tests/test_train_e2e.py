@@ -105,14 +105,14 @@ def test_two_agent_run_writes_metrics_pool_and_checkpoints(smoke_run):
 def test_learner_views_of_peer_text_differ_by_tokenizer(smoke_run):
     """The same pooled response is re-tokenised differently by the two learners."""
     import agents
-    from train.pool import learner_view
+    from train.update_step import LearnerRow, encode_rows
 
     _, summary = smoke_run
     pool = Pool.from_jsonl(Path(summary["run_dir"]) / "pools" / "latest.jsonl")
     llama_rec = next(r for r in pool if r.source == "llama" and r.response.strip())
     ckpt = Path(summary["run_dir"]) / "checkpoints" / "step_2"
     qwen = agents.load(ckpt / "qwen2")
-    view = learner_view(qwen, [llama_rec], max_prompt_tokens=256, max_response_tokens=64, self_name="qwen2")
+    view, _ = encode_rows(qwen, [LearnerRow(llama_rec, "cross", 0.0)], max_prompt_tokens=256, max_response_tokens=64)
     ids = view.input_ids[0][view.response_mask[0].bool()].tolist()
     assert (ids[-1] == qwen.eos_token_ids[0]) == llama_rec.finished
     body = ids[:-1] if llama_rec.finished else ids
@@ -169,9 +169,10 @@ def test_single_agent_gspo_run_with_int8_rollouts(tmp_path):
     assert "llama/cross_ratio/mean" not in row and row["llama/clip_ratio/cross_low"] == 0
     # int8 sampling log-probs differ from the fp32 training model's; the trainer used the latter
     assert row["llama/logp_mismatch"] > 1e-4
-    # no peer reads them, so the update's first forward gave the behaviour log-probs: still recorded
+    # no peer reads them: no pass before the update scored them (the update's first forward did),
+    # so the pool, made before the update, records the sampler's values and no behaviour log-prob
     pool = Pool.from_jsonl(Path(cfg.output_dir) / "gspo" / "pools" / "latest.jsonl")
-    assert len(pool) == 4 and all(r.source_mean_logp is not None and r.source_mean_logp < 0 for r in pool.records)
+    assert len(pool) == 4 and all(r.source_mean_logp is None and r.sampling_mean_logp < 0 for r in pool.records)
 
 
 def test_script_runs_as_a_subprocess(tmp_path):

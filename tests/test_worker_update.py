@@ -6,7 +6,7 @@ import torch
 
 from agents.zoo import build_untrained
 from train.config import AgentConfig
-from train.update_step import LearnerBatch, UpdateParams
+from learner_rows import Rows, spec
 from train.workers import LocalWorker, lr_schedule
 
 PROMPTS = ["3 + 4 = ?", "12 - 5 = ?"]
@@ -24,11 +24,11 @@ def test_the_sampler_sees_weights_from_an_optimizer_that_leaves_versions_alone()
     worker.scheduler = lr_schedule(worker.optimizer, worker.config, 2)
     versions = [p._version for p in agent.model.parameters()]
     first = agent.generate(PROMPTS, n=2, max_new_tokens=6, seed=0)  # builds the decode plan
-    rows = LearnerBatch()
+    rows = Rows()
     for prompt, group in zip(PROMPTS, first):
         for adv, s in zip((1.0, -1.0), group):
             rows.add(prompt=prompt, response_ids=s.token_ids, objective="gspo", advantage=adv, is_self=True)
-    worker.update(rows, UpdateParams(minibatch_size=4, eps_low=0.5, eps_high=10.0), seed=0)
+    worker.update(rows, spec(minibatch_size=4, eps_low=0.5, eps_high=10.0), seed=0)
     assert [p._version for p in agent.model.parameters()] == versions  # the premise: no version bump
     samples = [s for group in agent.generate(PROMPTS, n=2, max_new_tokens=6, seed=1) for s in group]
     batch = agent.encode([p for p in PROMPTS for _ in range(2)], response_ids=[s.token_ids for s in samples])

@@ -2,9 +2,10 @@
 
 A variant is data, not code: the trainer reads an `AlgoSpec` to decide which rows a learner
 trains on (own samples only, or the shared pool), which baseline and objective they get, and
-the hyperparameters passed to `train.core`. Every HACPO default is defined ONCE, as a field
-default of `AlgoSpec` (HACPO.md §10); `tests/test_algorithms.py` checks that the default
-arguments of `train.core` agree with them.
+the hyperparameters passed to `train.core`. The spec is the ONE carrier of these settings: every
+HACPO default is a field default here (HACPO.md §10), every range is checked here, once
+(`AlgoSpec.problems`), and the spec goes down to the learner as is. `train.core`'s functions take
+each hyperparameter as a required argument, so no second copy of a default can drift.
 
     spec = get_algo("hacpo", alpha=3.0)        # a variant with config overrides
     get_algo("no_omgea")                        # ValueError: ... did you mean 'no_omega'?
@@ -39,7 +40,15 @@ from typing import Any, Literal
 
 import torch
 
-__all__ = ["AlgoSpec", "register_algo", "get_algo", "algo_names", "learns_from_peers"]
+__all__ = ["AlgoSpec", "AlgoSpecError", "register_algo", "get_algo", "algo_names", "learns_from_peers"]
+
+
+class AlgoSpecError(ValueError):
+    """An `AlgoSpec` with settings out of range; `problems` lists (field, what is wrong)."""
+
+    def __init__(self, name: str, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__(f"invalid AlgoSpec {name!r}: " + "; ".join(f"{k} {p}" for k, p in problems))
 
 
 @dataclass(frozen=True)
@@ -107,40 +116,51 @@ class AlgoSpec:
     # "recompute": always re-score (the V1 reference, whose vLLM sampler is not exact).
     behaviour_logprobs: Literal["auto", "recompute"] = "auto"
 
+    # --- the update (HACPO.md §10.4, §10.5, §10.7) --------------------------------------------------
+    # sequences per optimizer update; None = prompts_per_step * group_size / 2 (HACPO.md §6: 64 of
+    # 128 prompts), set from the run's batch shape by `train.config.resolve_algo`
+    minibatch_size: int | None = None
+    # shuffle self and cross rows together before cutting mini-batches; False = self rows first (V1)
+    shuffle: bool = True
+    # coefficient of the k3 KL to the frozen initial weights, on self rows only; 0 = no reference
+    kl_beta: float = 0.0
+
     def __post_init__(self) -> None:
-        problems = []
-        if not self.name:
-            problems.append("name must be non-empty")
-        if self.objective not in ("gspo", "grpo"):
-            problems.append(f"objective {self.objective!r} must be 'gspo' or 'grpo'")
-        if self.cross_old_logp not in ("source", "learner"):
-            problems.append(f"cross_old_logp {self.cross_old_logp!r} must be 'source' or 'learner'")
-        if self.behaviour_logprobs not in ("auto", "recompute"):
-            problems.append(f"behaviour_logprobs {self.behaviour_logprobs!r} must be 'auto' or 'recompute'")
-        if self.rollout_multiplier < 1:
-            problems.append(f"rollout_multiplier {self.rollout_multiplier} must be >= 1")
-        if self.one_way and not self.share_pool:
-            problems.append("one_way needs share_pool=True (the weaker agents learn from peers)")
-        if self.adv_eps <= 0:
-            problems.append(f"adv_eps {self.adv_eps} must be > 0")
-        if self.window < 1:
-            problems.append(f"window {self.window} must be >= 1")
-        if not 0 < self.ratio_clip_low <= 1 <= self.ratio_clip_high:
-            problems.append(
-                f"ratio clip ({self.ratio_clip_low}, {self.ratio_clip_high}) must satisfy 0 < low <= 1 <= high"
-            )
-        for lo_name, hi_name in (("eps_low", "eps_high"), ("grpo_eps_low", "grpo_eps_high")):
-            lo, hi = getattr(self, lo_name), getattr(self, hi_name)
-            if not 0 <= lo < 1 or hi < 0:
-                problems.append(f"{lo_name} {lo} must be in [0, 1) and {hi_name} {hi} >= 0")
-        if self.alpha < 0:
-            problems.append(f"alpha {self.alpha} must be >= 0")
-        if not 0 <= self.delta <= 1:
-            problems.append(f"delta {self.delta} must be in [0, 1] (the window starts at 1 - delta; Table 5's 0.8 is delta=0.2)")
-        if self.delta_step < 0:
-            problems.append(f"delta_step {self.delta_step} must be >= 0")
+        problems = self.problems()
         if problems:
-            raise ValueError(f"invalid AlgoSpec {self.name!r}: " + "; ".join(problems))
+            raise AlgoSpecError(self.name, problems)
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(field, what is wrong) for every setting out of range; empty when the spec is valid."""
+        out: list[tuple[str, str]] = []
+
+        def need(ok: bool, key: str, problem: str) -> None:
+            if not ok:
+                out.append((key, problem))
+
+        need(bool(self.name), "name", "must be non-empty")
+        for key, choices in (("objective", ("gspo", "grpo")), ("cross_old_logp", ("source", "learner")),
+                             ("behaviour_logprobs", ("auto", "recompute"))):
+            need(getattr(self, key) in choices, key, f"{getattr(self, key)!r} must be one of {choices}")
+        need(self.rollout_multiplier >= 1, "rollout_multiplier", f"{self.rollout_multiplier} must be >= 1")
+        need(not (self.one_way and not self.share_pool), "one_way",
+             "needs share_pool=True (the weaker agents learn from peers)")
+        need(self.adv_eps > 0, "adv_eps", f"{self.adv_eps} must be > 0")
+        need(self.window >= 1, "window", f"{self.window} must be >= 1")
+        need(0 < self.ratio_clip_low <= 1, "ratio_clip_low", f"{self.ratio_clip_low} must be in (0, 1]")
+        need(self.ratio_clip_high >= 1, "ratio_clip_high", f"{self.ratio_clip_high} must be >= 1")
+        for key in ("eps_low", "grpo_eps_low"):
+            need(0 <= getattr(self, key) < 1, key, f"{getattr(self, key)} must be in [0, 1)")
+        for key in ("eps_high", "grpo_eps_high"):
+            need(getattr(self, key) >= 0, key, f"{getattr(self, key)} must be >= 0")
+        need(self.alpha >= 0, "alpha", f"{self.alpha} must be >= 0 (0 = plain sequence importance sampling)")
+        need(0 <= self.delta <= 1, "delta",
+             f"{self.delta} must be in [0, 1] (the window starts at 1 - delta; Table 5's 0.8 is delta=0.2)")
+        need(self.delta_step >= 0, "delta_step", f"{self.delta_step} must be >= 0")
+        need(self.minibatch_size is None or self.minibatch_size >= 1, "minibatch_size",
+             f"{self.minibatch_size} must be >= 1")
+        need(self.kl_beta >= 0, "kl_beta", f"{self.kl_beta} must be >= 0")
+        return out
 
     @property
     def cross_as_self(self) -> bool:
@@ -181,6 +201,7 @@ def _check_override_type(key: str, value: Any) -> None:
         "bool": isinstance(value, bool),
         "int": isinstance(value, int) and not isinstance(value, bool),
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "int | None": value is None or (isinstance(value, int) and not isinstance(value, bool)),
     }.get(kind, isinstance(value, str))  # str and Literal[...] fields; __post_init__ checks the choices
     if not ok:
         raise ValueError(f"algorithm override {key}={value!r} has type {type(value).__name__}; expected {kind}")

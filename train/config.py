@@ -8,15 +8,10 @@ tiny zoo agents of different architectures and tokenizers on `rg-chain_sum-v0`, 
 2-core CPU. Each default lives only in its field. Algorithm hyperparameters default to None,
 meaning "the algorithm's own default from `train/algorithms.py`", so they are defined once.
 
-Notes for the loop (F1) beyond the shared contract -- all additive:
-- `TrainConfig.resume`: a run dir (or one of its checkpoint dirs) to resume from.
-- `EnvConfig.eval_id`: evaluate on another env than the training one (None = same id), e.g. the
-  paper trains on MATH and validates on MATH-500.
-- `ScheduleConfig.keep_checkpoints`: how many checkpoints `RunDir` keeps.
-- `ScheduleConfig.external_trajectories` and `LoggingConfig.dump_pools`: the names loop.py reads.
-- `load_config` returns plain dataclass instances (not DictConfig), already validated.
-- Helpers: `resolve_algo(cfg)` -> AlgoSpec with the config's overrides, `minibatch_size(cfg)`,
-  `resolve_device(agent_cfg)`, `split_cli_args(argv)` -> (config path, overrides).
+`load_config` returns plain dataclass instances (not DictConfig), already validated. Helpers:
+`resolve_algo(cfg)` -> the AlgoSpec the run uses; `resolved_config(cfg)` -> cfg with the algo
+settings it uses filled in (what a run prints and saves); `resolve_device(agent_cfg)`;
+`split_cli_args(argv)` -> (config path, overrides).
 """
 
 from __future__ import annotations
@@ -49,7 +44,12 @@ LR_SCHEDULERS = ("constant", "linear", "cosine")
 
 @dataclass
 class AlgoConfig:
-    """Which algorithm variant and its hyperparameters (None = the variant's default)."""
+    """Which algorithm variant and its hyperparameters (None = the variant's default).
+
+    Defaults and ranges live once, in `train.algorithms.AlgoSpec`; a None here takes the variant's
+    value, and the config a run saves and prints shows the values it used (`resolved_config`).
+    The hyperparameters belong to `name`: a layer that changes `name` resets them to None first,
+    so a saved config.yaml reused with another variant does not carry the old variant's values."""
 
     # variant name from train/algorithms.py: hacpo, gspo, gspo2x, grpo, naive, one_way, ablations
     name: str = "hacpo"
@@ -74,9 +74,9 @@ class AlgoConfig:
     # upper clip of the capability ratio r
     ratio_clip_high: float | None = None
     # KL-to-reference coefficient on self samples only; 0 = no reference model (as in GSPO)
-    kl_beta: float = 0.0
+    kl_beta: float | None = None
     # shuffle self+cross samples together before mini-batching (HACPO.md §10.4); False = V1 self-first
-    shuffle: bool = True
+    shuffle: bool | None = None
     # sequences per optimizer update; None = prompts_per_step*group_size/2 (the paper's ratio)
     minibatch_size: int | None = None
     # where behaviour log-probs come from: "auto" (the default) reuses an exact fp32 sampler's own
@@ -284,17 +284,29 @@ def _origin_of(key: str, origins: dict[str, str]) -> str | None:
     return None
 
 
-# Fields of `env` that belong to `env.id`: a layer (a YAML file, or the command line) that changes
-# env.id resets them to these, the new env's own, before applying its own values. Otherwise the
-# default task's kwargs and grader would leak into any env chosen by `--env.id` alone.
+# Settings that belong to another: a layer (a YAML file, or the command line) that changes the
+# owner (env.id, algo.name) resets them to these before applying its own values. Otherwise the
+# default task's kwargs and grader would leak into any env chosen by `--env.id` alone, and a saved
+# config's resolved hyperparameters into another variant (alpha0 is hacpo with alpha 0).
 ENV_OWN_DEFAULTS: dict[str, Any] = dict(kwargs={}, verifier=None, eval_id=None, train_split="train",
                                         eval_split="test")
+ALGO_OWN_DEFAULTS: dict[str, Any] = {f.name: None for f in dataclasses.fields(AlgoConfig) if f.name != "name"}
+_OWNED = {("env", "id"): ENV_OWN_DEFAULTS, ("algo", "name"): ALGO_OWN_DEFAULTS}
 
 
-def _rebind_env(cfg: Any, new_id: Any) -> None:
-    if isinstance(new_id, str) and new_id != cfg.env.id:
-        for key, value in ENV_OWN_DEFAULTS.items():
-            cfg.env[key] = value
+def _rebind(cfg: Any, layer: dict[str, Any]) -> None:
+    """Reset the settings owned by each owner that `layer` ({dotted key: value}) changes."""
+    for (section, owner), defaults in _OWNED.items():
+        new = layer.get(f"{section}.{owner}")
+        if isinstance(new, str) and new != cfg[section][owner]:
+            for key, value in defaults.items():
+                cfg[section][key] = value
+
+
+def _owner_values(layer: dict) -> dict[str, Any]:
+    """{"env.id": ..., "algo.name": ...} as a YAML layer sets them."""
+    return {f"{section}.{owner}": layer[section].get(owner) for section, owner in _OWNED
+            if isinstance(layer.get(section), dict)}
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), *,
@@ -308,12 +320,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     if path is not None:
         path = Path(path)
         layer = read_yaml_layer(path)
-        _rebind_env(cfg, (layer.get("env") or {}).get("id") if isinstance(layer.get("env"), dict) else None)
+        _rebind(cfg, _owner_values(layer))
         cfg = merge_layer(cfg, layer, f" (in {path})", TrainConfig)
         lines = yaml_key_lines(path)
         origins.update({k: f"{path}:{lines[k]}" for k in layer_keys(layer) if k in lines})
     parsed = parse_overrides(overrides)
-    _rebind_env(cfg, next((v for k, v, _ in reversed(parsed) if k == "env.id"), None))
+    _rebind(cfg, {k: v for k, v, _ in parsed})  # the last override of a key wins
     cfg = apply_overrides(cfg, parsed, TrainConfig)
     origins.update({key: f"override {raw!r}" for key, _, raw in parsed})
     missing = sorted(OmegaConf.missing_keys(cfg))
@@ -375,21 +387,6 @@ def validate_config(cfg: TrainConfig, *, check_hardware: bool = True) -> None:
          f"evaluation would reuse the training split {e.train_split!r}; pick a held-out split "
          "(e.g. test) or another env.eval_id")
 
-    need(a.alpha is None or a.alpha >= 0, "algo.alpha", f"{a.alpha} must be >= 0")
-    need(a.delta is None or 0 < a.delta < 1, "algo.delta", f"{a.delta} must be in (0, 1)")
-    need(a.delta_step is None or a.delta_step >= 0, "algo.delta_step", f"{a.delta_step} must be >= 0")
-    for key in ("eps_low", "eps_high", "grpo_eps_low", "grpo_eps_high"):
-        v = getattr(a, key)
-        need(v is None or 0 < v < 1, f"algo.{key}", f"{v} must be in (0, 1)")
-    need(a.window is None or a.window >= 1, "algo.window", f"{a.window} must be >= 1")
-    need(a.ratio_clip_low is None or 0 < a.ratio_clip_low <= 1, "algo.ratio_clip_low",
-         f"{a.ratio_clip_low} must be in (0, 1]")
-    need(a.ratio_clip_high is None or a.ratio_clip_high >= 1, "algo.ratio_clip_high",
-         f"{a.ratio_clip_high} must be >= 1")
-    need(a.kl_beta >= 0, "algo.kl_beta", f"{a.kl_beta} must be >= 0")
-    need(a.behaviour_logprobs in (None, "auto", "recompute"), "algo.behaviour_logprobs",
-         f"{a.behaviour_logprobs!r} must be 'auto' or 'recompute'")
-
     need(len(cfg.agents) >= 1, "agents", "list at least one agent (HACPO needs two or more)")
     names = [ag.name for ag in cfg.agents]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -419,18 +416,21 @@ def validate_config(cfg: TrainConfig, *, check_hardware: bool = True) -> None:
             problem = _hardware_problem(ag)
             need(problem is None, f"{k}.precision/device", problem or "")
 
+    from train.algorithms import AlgoSpecError
+
     spec = None
     try:
         spec = resolve_algo(cfg)
-    except ValueError as exc:  # unknown variant (with did-you-mean) or a bad override
+    except AlgoSpecError as exc:  # the spec's own range checks, one per field
+        errors.extend((f"algo.{key}", problem) for key, problem in exc.problems)
+    except ValueError as exc:  # unknown variant or setting (with did-you-mean), or a wrong type
         errors.append(("algo", str(exc)))
     if spec is not None and not errors:
-        if getattr(spec, "share_pool", False) and len(cfg.agents) < 2:
+        if spec.share_pool and len(cfg.agents) < 2:
             errors.append(("agents", f"algo {a.name!r} learns from peers and needs at least 2 agents; "
                                      "add one or use algo.name=gspo"))
-        mb = minibatch_size(cfg)
-        sizes = learner_batch_sizes(cfg, spec)
-        need(mb >= 1 and all(n % mb == 0 for n in sizes), "algo.minibatch_size",
+        mb, sizes = spec.minibatch_size, learner_batch_sizes(cfg, spec)
+        need(all(n % mb == 0 for n in sizes), "algo.minibatch_size",
              f"{mb} must divide every learner's batch {sorted(sizes)} (prompts_per_step * group_size "
              "* samples per prompt); pick a divisor")
     if errors:
@@ -454,31 +454,35 @@ def _float_fields(node: Any, prefix: str = "") -> list[tuple[str, float]]:
 
 
 def resolve_algo(cfg: TrainConfig) -> Any:
-    """The `AlgoSpec` of cfg.algo.name with the non-None hyperparameters of cfg.algo applied."""
+    """The `AlgoSpec` the run uses: variant cfg.algo.name with the config's non-None settings, and
+    minibatch_size set (None: prompts_per_step * group_size / 2, HACPO.md §6: 64 of 128 prompts,
+    i.e. 2 updates per step for gspo and 2n for hacpo with n agents). A ValueError names a bad
+    variant or setting; an `AlgoSpecError` lists the settings out of range."""
     from train.algorithms import get_algo  # lazy: reading a config must not import torch-heavy code
 
     overrides = {f.name: getattr(cfg.algo, f.name) for f in dataclasses.fields(AlgoConfig)
-                 if f.name not in ("name", "shuffle", "minibatch_size", "kl_beta")
-                 and getattr(cfg.algo, f.name) is not None}
-    return get_algo(cfg.algo.name, **overrides)  # ValueError with did-you-mean on a bad name/value
+                 if f.name != "name" and getattr(cfg.algo, f.name) is not None}
+    if overrides.get("minibatch_size") is None:
+        overrides["minibatch_size"] = max(1, cfg.schedule.prompts_per_step * cfg.schedule.group_size // 2)
+    return get_algo(cfg.algo.name, **overrides)
+
+
+def resolved_config(cfg: TrainConfig) -> TrainConfig:
+    """`cfg` with every algo setting left None replaced by the value the run uses (what a run
+    prints and saves, so a reader sees what ran)."""
+    spec = resolve_algo(cfg)
+    algo = AlgoConfig(**{f.name: getattr(spec, f.name) for f in dataclasses.fields(AlgoConfig)})
+    return dataclasses.replace(cfg, algo=algo)
 
 
 def learner_batch_sizes(cfg: TrainConfig, spec: Any) -> set[int]:
     """Sequences one learner trains on per step: own samples (x rollout_multiplier), plus peers'
     when the variant shares the pool (one_way: the strongest agent trains on its own only)."""
-    own = cfg.schedule.prompts_per_step * cfg.schedule.group_size * int(getattr(spec, "rollout_multiplier", 1))
-    sizes = {own * len(cfg.agents)} if getattr(spec, "share_pool", False) else {own}
-    if getattr(spec, "one_way", False):
+    own = cfg.schedule.prompts_per_step * cfg.schedule.group_size * spec.rollout_multiplier
+    sizes = {own * len(cfg.agents)} if spec.share_pool else {own}
+    if spec.one_way:
         sizes.add(own)
     return sizes
-
-
-def minibatch_size(cfg: TrainConfig) -> int:
-    """Sequences per optimizer update; default prompts_per_step*group_size/2 (HACPO.md §6: 64 of
-    128 prompts), i.e. 2 updates per step for gspo and 2n for hacpo with n agents."""
-    if cfg.algo.minibatch_size is not None:
-        return cfg.algo.minibatch_size
-    return max(1, cfg.schedule.prompts_per_step * cfg.schedule.group_size // 2)
 
 
 def resolve_device(agent: AgentConfig) -> str:

@@ -10,7 +10,8 @@ Shape letters:
   B  sequences in a mini-batch,  T  tokens (padded) per sequence,  k  learner,  j  source.
 
 Sign convention: objectives are returned per sequence and are to be MAXIMISED;
-the trainer's loss is ``-aggregate(objective)``.
+the trainer's loss is :func:`minibatch_loss`. Hyperparameters are required arguments: their
+defaults live once, in ``train.algorithms.AlgoSpec``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from torch import Tensor
 
 __all__ = [
     "positive_rate", "capability_estimate", "capability_ratios", "capability_advantages", "group_advantages",
-    "sequence_mean_logp", "sequence_ratio", "gspo_self_objective", "stepwise_lower_bound", "cross_objective",
-    "grpo_token_objective", "aggregate",
+    "token_mean", "k3_kl", "sequence_ratio", "gspo_self_objective", "stepwise_lower_bound", "cross_objective",
+    "grpo_token_objective", "minibatch_loss",
 ]
 
 
@@ -71,7 +72,7 @@ def positive_rate(rewards: Tensor) -> Tensor:
     return (rewards > 0).float().mean()
 
 
-def capability_estimate(history: Tensor, window: int = 5, floor: float = 1e-8) -> Tensor:
+def capability_estimate(history: Tensor, window: int, floor: float = 1e-8) -> Tensor:
     """Sliding-window capability  P_hat_t^(k) = (1/K) sum_{tau=t-K+1..t} P_tau^(k)  ([P] eq. 9).
 
     history: (T, n) per-step positive rates, most recent LAST, current step included.
@@ -94,7 +95,7 @@ def capability_estimate(history: Tensor, window: int = 5, floor: float = 1e-8) -
     return recent.mean(dim=0).clamp_min(floor)  # (n,)
 
 
-def capability_ratios(capability: Tensor, clip: tuple[float, float] = (0.1, 10.0)) -> Tensor:
+def capability_ratios(capability: Tensor, clip: tuple[float, float]) -> Tensor:
     """Clipped source-over-learner ratios  r[k, j] = clip(P_j / P_k, lo, hi),  HACPO.md §3(b), §8.1.
 
     capability: (n,) -> (n, n), row = learner k, column = source j; r[k, k] = 1.
@@ -121,10 +122,10 @@ def capability_advantages(
     learner: int,
     ratios: Tensor,
     *,
-    eps: float = 1e-6,
-    uniform_guard: bool = True,
-    baseline_guard: bool = True,
-    capability_weighted: bool = True,
+    eps: float,
+    uniform_guard: bool,
+    baseline_guard: bool,
+    capability_weighted: bool,
 ) -> Tensor:
     """Capability-aware advantages of every response in the joint group, for learner k.
 
@@ -183,7 +184,7 @@ def capability_advantages(
     return adv
 
 
-def group_advantages(rewards: Tensor, eps: float = 1e-6) -> Tensor:
+def group_advantages(rewards: Tensor, eps: float) -> Tensor:
     """Plain GRPO/GSPO group-normalised advantage  A_i = (R_i - mean(R)) / (std(R) + eps).
 
     (P, G) -> (P, G); Bessel-corrected std per prompt group (torch default, as in verl).
@@ -209,22 +210,35 @@ def group_advantages(rewards: Tensor, eps: float = 1e-6) -> Tensor:
 # --------------------------------------------------------------------------------------
 
 
-def sequence_mean_logp(token_logp: Tensor, mask: Tensor) -> Tensor:
-    """Token-mean log-prob per sequence:  (1/|y|) sum_t log pi(y_t)  over the tokens in ``mask``.
+def token_mean(values: Tensor, mask: Tensor) -> Tensor:
+    """Token-mean per sequence:  (1/max(|y|, 1)) sum_t x_t  over the tokens t of y in ``mask``.
 
-    (B, T), (B, T) -> (B,). Used for the learner's view and, separately, the source's own
-    tokens (§8.4: each mean runs over its own tokenizer). Every row needs >= 1 token.
+    (B, T), (B, T) -> (B,), in >= fp32. The one aggregation over tokens in the project: a
+    sequence's mean log-prob (each over its own tokenizer's tokens, §8.4), GRPO's per-sequence
+    objective and the k3 KL. A row without tokens (a peer's empty, truncated response seen by a
+    learner) gets 0 and no gradient.
     """
-    if token_logp.shape != mask.shape or token_logp.ndim != 2:
-        raise ValueError(
-            f"token_logp and mask must both be (B, T), got {tuple(token_logp.shape)} and {tuple(mask.shape)}"
-        )
-    token_logp = _at_least_fp32(token_logp)
-    m = mask.to(token_logp.dtype)
-    lengths = m.sum(dim=1)
-    if bool((lengths <= 0).any()):
-        raise ValueError("a sequence has no response tokens in mask; drop it or keep its EOS token")
-    return (token_logp * m).sum(dim=1) / lengths
+    if values.shape != mask.shape or values.ndim != 2:
+        raise ValueError(f"values and mask must both be (B, T), got {tuple(values.shape)} and {tuple(mask.shape)}")
+    values = _at_least_fp32(values)
+    m = mask.to(values.dtype)
+    return (values * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
+
+
+def k3_kl(new_logp: Tensor, ref_logp: Tensor, mask: Tensor) -> Tensor:
+    """Low-variance KL estimate to a frozen reference, token-mean per sequence (k3, HACPO.md §10.7):
+
+        d_t = log pi_ref(y_t) - log pi_new(y_t),   KL_i = (1/|y_i|) sum_t (exp(d_t) - d_t - 1)
+
+    (B, T) x 3 -> (B,); >= 0, exactly 0 where the two policies agree. The reference log-probs are
+    constants (detached); the gradient flows through ``new_logp``. Rows of ``mask`` without tokens
+    give 0, which is how the trainer keeps peers' samples out of the KL (self samples only).
+    """
+    if not new_logp.shape == ref_logp.shape == mask.shape:
+        raise ValueError(f"new_logp, ref_logp and mask must share one (B, T) shape, got "
+                         f"{tuple(new_logp.shape)}, {tuple(ref_logp.shape)}, {tuple(mask.shape)}")
+    d = _at_least_fp32(ref_logp.detach()) - _at_least_fp32(new_logp)
+    return token_mean(torch.exp(d) - d - 1, mask)
 
 
 def sequence_ratio(new_mean_logp: Tensor, old_mean_logp: Tensor, max_abs_log_ratio: float = 10.0) -> Tensor:
@@ -248,8 +262,8 @@ def gspo_self_objective(
     new_mean_logp: Tensor,
     old_mean_logp: Tensor,
     advantages: Tensor,
-    eps_low: float = 3e-4,
-    eps_high: float = 4e-4,
+    eps_low: float,
+    eps_high: float,
 ) -> tuple[Tensor, dict[str, float]]:
     """GSPO objective for self-generated responses (J_homo, HACPO.md §2.1, [P] eq. 48):
 
@@ -305,12 +319,12 @@ def cross_objective(
     advantages: Tensor,
     coef: Tensor,
     *,
-    alpha: float = 1.0,
-    delta: float = 0.2,
-    delta_step: float = 0.025,
-    m: int = 0,
-    clip: bool = True,
-    stepwise: bool = True,
+    alpha: float,
+    delta: float,
+    delta_step: float,
+    m: int,
+    clip: bool,
+    stepwise: bool,
 ) -> tuple[Tensor, dict[str, float]]:
     """HACPO objective for cross-agent responses (J_hete, [P] eq. 12-14, 50-52, HACPO.md §3(b)-(d)):
 
@@ -367,8 +381,8 @@ def grpo_token_objective(
     old_logp: Tensor,
     mask: Tensor,
     advantages: Tensor,
-    eps_low: float = 0.2,
-    eps_high: float = 0.28,
+    eps_low: float,
+    eps_high: float,
 ) -> tuple[Tensor, dict[str, float]]:
     """GRPO baseline: token-level PPO clip, token-mean per sequence (HACPO.md §2.1 item 3, §10.8):
 
@@ -397,7 +411,7 @@ def grpo_token_objective(
     adv = advantages.detach().to(new_logp.dtype)[:, None]  # (B, 1)
     rho = torch.exp((new_logp - old_logp).clamp(-10.0, 10.0))  # (B, T)
     per_token = torch.minimum(rho * adv, rho.clamp(1.0 - eps_low, 1.0 + eps_high) * adv)
-    objective = (per_token * m).sum(dim=1) / lengths  # (B,)
+    objective = token_mean(per_token, mask)  # (B,)
     with torch.no_grad():
         n_tokens = m.sum().clamp_min(1.0)
         low = ((rho < 1.0 - eps_low) & (adv < 0)).to(m.dtype) * m
@@ -411,15 +425,21 @@ def grpo_token_objective(
     return objective, metrics
 
 
-def aggregate(per_sequence: Tensor) -> Tensor:
-    """Mini-batch objective: mean over ALL sequences, self and cross together (HACPO.md §10.5).
+def minibatch_loss(objective: Tensor, kl: Tensor | None, *, kl_beta: float, minibatch_size: int) -> Tensor:
+    """The loss of the rows of one micro-batch, scaled to its mini-batch (HACPO.md §10.5, §10.7):
 
-    (B,) -> (). One mean over the concatenation (not a mean of the self mean and the cross
-    mean) is what both codebases do; the trainer's loss is ``-aggregate(...)``.
+        L = (1/B) [ -sum_i J_i + beta * sum_i KL_i ],   B = sequences in the whole mini-batch
+
+    objective (b,): per-sequence objectives of every row kind, self and cross together; kl (b,)
+    from :func:`k3_kl` or None (no reference). Dividing by the mini-batch size B, not the b rows
+    here, makes the micro-batch losses add up to ONE mean over the mini-batch (not a mean of a
+    self mean and a cross mean, as both codebases do), so gradient accumulation changes nothing.
     """
-    if per_sequence.ndim != 1 or per_sequence.numel() == 0:
-        raise ValueError(
-            f"per_sequence must be a non-empty (B,) tensor, got shape {tuple(per_sequence.shape)}; "
-            "torch.cat the self and cross objectives first"
-        )
-    return per_sequence.mean()
+    if objective.ndim != 1:
+        raise ValueError(f"objective must be (b,), got shape {tuple(objective.shape)}; torch.cat the row kinds first")
+    if minibatch_size < objective.numel():
+        raise ValueError(f"minibatch_size {minibatch_size} is smaller than the {objective.numel()} rows given")
+    loss = -objective.sum()
+    if kl is not None and kl_beta > 0:
+        loss = loss + kl_beta * kl.sum()
+    return loss / minibatch_size

@@ -1,12 +1,12 @@
 """The shared trajectory pool: tokenizer-neutral records of one training step's rollouts.
 
-Every response any agent generated in a step becomes one frozen `Trajectory`: the raw prompt,
-the response TEXT, who generated it, its reward and verdict, and the source's behaviour
-statistics (token count and mean log-prob over the SOURCE's own tokens under its policy before
-any agent updates, HACPO.md §4.1 step 4: re-scored by its training model, or its exact fp32
-sampler's own log-probs).  Nothing in a record
-depends on a learner's tokenizer: each learner builds its own view (`learner_view`) by applying
-its chat template and tokenizer to the text (HACPO.md §10.6).
+Every response any agent generated in a step becomes one frozen `Trajectory`, made once, complete,
+after verification and behaviour scoring: the raw prompt, the response TEXT, who generated it,
+its reward and verdict, and the source's behaviour statistics (its own token ids and their
+log-probs under its policy before any agent updates, HACPO.md §4.1 step 4: re-scored by its
+training model, or its exact fp32 sampler's own log-probs). Nothing in a record depends on a
+learner's tokenizer: each learner's rows (`train.views`) are re-tokenised from the text with its
+own chat template and tokenizer (`train.update_step.encode_rows`, HACPO.md §10.6).
 
 `Pool.to_jsonl` / `Pool.from_jsonl` make a step inspectable; `load_trajectories` reads external
 trajectories (text + reward, optional behaviour log-prob) that a run can mix into training.
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 
-from hacrl_env.data import iter_jsonl
+from hacrl_env.jsonl import iter_jsonl
+from train.atomic import atomic_open
 
 Prompt = Any  # str (one user message) or a list of chat messages {"role", "content"}
 
@@ -42,13 +42,17 @@ class Trajectory:
     extracted: str = ""  # the verifier's extracted answer
     reason: str = ""  # the verifier's reason string
     source_num_tokens: int = 0  # tokens in the source's own tokenization (EOS included if finished)
-    source_mean_logp: float | None = None  # mean log pi_source_old over those tokens (None: not scored yet)
+    # mean log pi_source_old over those tokens; None: not scored before the update (no peer reads the
+    # record, so its source's update scores it in its first forward, HACPO.md §4.1 step 4)
+    source_mean_logp: float | None = None
     sampling_mean_logp: float | None = None  # what the sampler reported; logged as a mismatch metric only
     finished: bool = True  # ended with the source's EOS (False = truncated at max_new_tokens)
     policy_version: int = 0  # training step whose policy generated it
     prompt_index: int = 0  # position of the prompt in the step's batch (groups for advantages)
     sample_index: int = 0  # index among the source's G responses to this prompt
     source_token_ids: tuple[int, ...] | None = None  # the source's own ids (reused for self rows only)
+    # log pi_source_old of each of those ids (None: not scored, or external); the mean above is theirs
+    source_token_logps: tuple[float, ...] | None = None
     external: bool = False  # loaded from a file rather than generated in this run
 
     @property
@@ -58,8 +62,9 @@ class Trajectory:
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
         d["truncated"] = self.truncated  # derived; written for people reading the file
-        if d["source_token_ids"] is not None:
-            d["source_token_ids"] = list(d["source_token_ids"])
+        for key in ("source_token_ids", "source_token_logps"):
+            if d[key] is not None:
+                d[key] = list(d[key])
         return d
 
     @classmethod
@@ -83,14 +88,10 @@ class Trajectory:
 
 
 class Pool:
-    """All trajectories of one step, indexable by (prompt, source, sample).
-
-    `rewards_tensor(agent_names)` gives the (P, n, G) joint reward array that
-    `train.core.capability_advantages` expects; records are kept in generation order.
-    """
+    """All trajectories of one step, in generation order (agent, prompt, sample); read-only once made."""
 
     def __init__(self, records: Iterable[Trajectory] = (), step: int = 0):
-        self.records: list[Trajectory] = list(records)
+        self.records: tuple[Trajectory, ...] = tuple(records)
         self.step = step
 
     def __len__(self) -> int:
@@ -99,54 +100,22 @@ class Pool:
     def __iter__(self):
         return iter(self.records)
 
-    def add(self, record: Trajectory) -> None:
-        self.records.append(record)
-
     def from_source(self, source: str) -> list[Trajectory]:
         return [r for r in self.records if r.source == source and not r.external]
 
-    def rewards_tensor(self, agent_names: Sequence[str]) -> torch.Tensor:
-        """(P, n, G) float rewards of the generated (non-external) records, agents in `agent_names` order."""
-        gen = [r for r in self.records if not r.external]
-        if not gen:
-            raise ValueError("the pool holds no generated trajectories")
-        num_prompts = 1 + max(r.prompt_index for r in gen)
-        group = 1 + max(r.sample_index for r in gen)
-        out = torch.full((num_prompts, len(agent_names), group), float("nan"))
-        col = {name: j for j, name in enumerate(agent_names)}
-        for r in gen:
-            if r.source not in col:
-                raise ValueError(f"pool record from unknown source {r.source!r}; agents are {list(agent_names)}")
-            out[r.prompt_index, col[r.source], r.sample_index] = r.reward
-        if torch.isnan(out).any():
-            raise ValueError("the pool is ragged: every agent needs the same number of responses per prompt")
-        return out
-
-    def with_source_logps(self, source: str, mean_logps: Sequence[float | None]) -> None:
-        """Fill in the behaviour mean log-probs of `source`'s records (in `from_source` order; None
-        leaves a record as it is)."""
-        idx = [i for i, r in enumerate(self.records) if r.source == source and not r.external]
-        if len(idx) != len(mean_logps):
-            raise ValueError(f"{len(mean_logps)} log-probs for {len(idx)} records of {source!r}")
-        for i, lp in zip(idx, mean_logps):
-            if lp is not None:
-                self.records[i] = dataclasses.replace(self.records[i], source_mean_logp=float(lp))
-
     def to_jsonl(self, path: str | os.PathLike) -> Path:
-        """Write one JSON line per record (atomically: temp file then rename)."""
+        """Write one JSON line per record, atomically (train.atomic: a reader never sees a part)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_open(path) as f:
             for r in self.records:
                 f.write(json.dumps({"step": self.step, **r.to_json()}, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
         return path
 
     @classmethod
     def from_jsonl(cls, path: str | os.PathLike) -> Pool:
         records, step = [], 0
-        for lineno, d in _read_jsonl(path):
+        for lineno, d in _read_trajectory_file(path):
             try:
                 step = _count(d.pop("step", step), "step")
                 records.append(Trajectory.from_json(d))
@@ -155,9 +124,10 @@ class Pool:
         return cls(records, step=step)
 
 
-def _read_jsonl(path: str | os.PathLike) -> Iterable[tuple[int, dict]]:
-    """(line number, object) per line, through the env's strict reader: bad UTF-8, bad JSON and
-    NaN / Infinity constants are errors naming `path:line` (a ValueError, hacrl_env's DataError)."""
+def _read_trajectory_file(path: str | os.PathLike) -> Iterable[tuple[int, dict]]:
+    """(line number, object) per line, through the project's one jsonl reader
+    (hacrl_env.jsonl.iter_jsonl): bad UTF-8, bad JSON and NaN / Infinity constants are errors
+    naming `path:line` (a ValueError, hacrl_env's DataError)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"trajectory file {path} does not exist")
@@ -272,6 +242,12 @@ def _token_ids(value: Any, key: str) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _token_logps(value: Any, key: str) -> tuple[float, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{key!r} must be null or a list of log-probs (finite numbers)")
+    return tuple(_finite_number(v, key) for v in value)
+
+
 def _prompt_id(value: Any, key: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
         raise ValueError(f"{key!r} must be a non-empty string or an integer, got {_show(value)} "
@@ -286,7 +262,7 @@ _RECORD_CHECKS = {
     "extracted": _string, "reason": _string, "source_num_tokens": _count,
     "source_mean_logp": _optional(_finite_number), "sampling_mean_logp": _optional(_finite_number),
     "finished": _boolean, "policy_version": _count, "prompt_index": _count, "sample_index": _count,
-    "source_token_ids": _optional(_token_ids), "external": _boolean,
+    "source_token_ids": _optional(_token_ids), "source_token_logps": _optional(_token_logps), "external": _boolean,
 }
 
 
@@ -306,7 +282,7 @@ def load_trajectories(path: str | os.PathLike, agent_names: Sequence[str]) -> li
     """
     names = set(agent_names)
     out = []
-    for lineno, d in _read_jsonl(path):
+    for lineno, d in _read_trajectory_file(path):
         try:
             out.append(_external_record(d, names))
         except ValueError as e:
@@ -351,24 +327,3 @@ def group_external(records: Sequence[Trajectory]) -> list[list[Trajectory]]:
     for r in records:
         groups.setdefault(r.prompt_id, []).append(r)
     return list(groups.values())
-
-
-def learner_view(agent, records: Sequence[Trajectory], *, max_prompt_tokens: int | None,
-                 max_response_tokens: int | None, self_name: str | None = None):
-    """Encode `records` for `agent` (HACPO.md §10.6).
-
-    Self records (source == `self_name`, generated this step) reuse the agent's sampled ids.
-    Other records are re-tokenised from TEXT with the learner's own chat template and tokenizer;
-    the learner's own EOS is appended iff the source stopped on its EOS, so every agent learns to
-    stop in its own vocabulary.  Both are truncated to the learner's limits.
-    Returns an `agents.EncodedBatch` in `records` order; all records must be of one kind.
-    """
-    prompts = [r.prompt for r in records]
-    is_self = [r.source == self_name and not r.external and r.source_token_ids is not None for r in records]
-    if all(is_self) and records:
-        return agent.encode(prompts, response_ids=[list(r.source_token_ids) for r in records],
-                            max_prompt_tokens=max_prompt_tokens, max_response_tokens=max_response_tokens)
-    if any(is_self):
-        raise ValueError("learner_view: encode self and cross records in separate calls")
-    return agent.encode(prompts, responses=[r.response for r in records], append_eos=[r.finished for r in records],
-                        max_prompt_tokens=max_prompt_tokens, max_response_tokens=max_response_tokens)

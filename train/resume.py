@@ -13,14 +13,17 @@ refused with the list of what differs, before anything is written.
 from __future__ import annotations
 
 import fnmatch
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from omegaconf import OmegaConf
 
 from train import checkpoint as ckpt
-from train.config import ConfigError, TrainConfig, load_config
+from train.config import ConfigError, TrainConfig, load_config, resolved_config
 from train.run_dir import locate_run
 
 #: Keys (fnmatch patterns over dotted keys) a resume may change; each is recorded in resumes.jsonl.
@@ -80,7 +83,9 @@ def prepare_resume(path: str | Path, cfg: TrainConfig) -> ResumePoint:
 def config_changes(saved: TrainConfig, cfg: TrainConfig, run_dir: Path | str = "the run") -> dict[str, tuple[Any, Any]]:
     """{dotted key: (saved, new)} for every setting `cfg` changes; a ConfigError listing them if any
     of them is not RESUMABLE."""
-    old, new = _flat(saved), _flat(cfg)
+    # compared as the runs use them: a config.yaml without the algo defaults filled in (older runs)
+    # equals one with them
+    old, new = _flat(resolved_config(saved)), _flat(resolved_config(cfg))
     changed = {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
                if k.split(".")[0] not in LOCATION and old.get(k, _ABSENT) != new.get(k, _ABSENT)}
     refused = [k for k in changed if not any(fnmatch.fnmatchcase(k, p) for p in RESUMABLE)]
@@ -114,3 +119,17 @@ def _flat(cfg: TrainConfig) -> dict[str, Any]:
 
     walk(OmegaConf.to_container(OmegaConf.structured(cfg)), "")
     return out
+
+
+def capture_rng() -> dict:
+    """RNG states as tensors and plain containers, so checkpoints load with weights_only=True."""
+    name, key, pos, has_gauss, cached = np.random.get_state()
+    return {"python": random.getstate(), "numpy": (name, key.tolist(), pos, has_gauss, cached),
+            "torch": torch.get_rng_state()}
+
+
+def restore_rng(saved: dict) -> None:
+    random.setstate(saved["python"])
+    name, key, pos, has_gauss, cached = saved["numpy"]
+    np.random.set_state((name, np.asarray(key, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(saved["torch"])

@@ -1,291 +1,341 @@
 """One learner's optimizer updates for one training step (runs inside a worker).
 
-The learner's batch is its self rows plus cross rows (HACPO.md §4.1 step 6), shuffled together
-with a seeded generator (§10.4; `shuffle=False` keeps self rows first, the V1 order), cut into
-mini-batches of `minibatch_size` sequences.  m = 0, 1, ... is the optimizer-update index used by
-stepwise clipping.  Each mini-batch is split by token budget into micro-batches whose losses are
-scaled by 1 / (mini-batch size), so the accumulated gradient equals that of one mean over the
-whole mini-batch (§10.5).  The per-sequence objectives are `train.core`'s; nothing here re-derives
-the math.
+    enc   = encode_rows(agent, rows, ...)          own samples from their ids, peers' re-tokenised
+    order = minibatch_order(rows, spec, seed)      seeded shuffle (HACPO.md §10.4), or self rows first
+    old   = OldLogps.before_update(...)            pre-update log-probs where a row has none
+    ref   = reference_logps(...)                   KL reference, self rows (kl_beta > 0 only)
+    for each mini-batch m:                         m = stepwise-clipping index
+        for each micro-batch (token budget):       loss = train.core.minibatch_loss of the
+            microbatch_objective(...)              ROW_OBJECTIVES (row kind -> core function)
+        optimizer_step(...)                        clip, skip on NaN/inf, step
+
+A mini-batch is split by token budget into micro-batches whose losses are scaled by 1 / (mini-batch
+size), so the accumulated gradient equals that of one mean over the mini-batch (§10.5). The math
+is `train.core`'s; the hyperparameters come from the `AlgoSpec` as is.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from torch import Tensor
 
 from agents.batching import concat
 from train import core
+from train.pool import Trajectory
 
-OBJECTIVES = ("gspo", "grpo", "cross")
-
-
-@dataclass
-class LearnerBatch:
-    """Plain-data rows for one learner (one entry per sequence).
-
-    objective: "gspo" (GSPO clipped, old = `old_mean_logp`), "grpo" (token clip, old =
-    `old_token_logps`), "cross" (HACPO cross term, `old_mean_logp` = the SOURCE's mean log-prob).
-    A row with `response_ids` is encoded from the learner's own sampled ids; otherwise its
-    `response` text is re-tokenised (with the learner's EOS iff `append_eos`).
-    `old_mean_logp` None (with `old_token_logps` None on grpo rows) means "the learner's own
-    pre-update log-prob": the `naive` baseline's cross rows, and the self rows of variants without a
-    shared pool, whose source IS the learner (the loop then skips its separate behaviour pass).
-    """
-
-    prompts: list = field(default_factory=list)
-    responses: list = field(default_factory=list)  # str | None
-    response_ids: list = field(default_factory=list)  # list[int] | None
-    append_eos: list = field(default_factory=list)
-    objective: list = field(default_factory=list)
-    advantages: list = field(default_factory=list)
-    coef: list = field(default_factory=list)
-    old_mean_logp: list = field(default_factory=list)  # float | None
-    old_token_logps: list = field(default_factory=list)  # list[float] | None (grpo rows)
-    is_self: list = field(default_factory=list)
-    # the sampler's mean log-prob of a self row (for the `logp_mismatch` check), None elsewhere
-    sampling_mean_logp: list = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.prompts)
-
-    def add(self, *, prompt, objective: str, advantage: float, response: str | None = None,
-            response_ids=None, append_eos: bool = False, coef: float = 1.0, old_mean_logp: float | None = None,
-            old_token_logps=None, is_self: bool = False, sampling_mean_logp: float | None = None) -> None:
-        if objective not in OBJECTIVES:
-            raise ValueError(f"unknown row objective {objective!r}; expected one of {OBJECTIVES}")
-        if (response is None) == (response_ids is None):
-            raise ValueError("a learner row needs exactly one of response (text) or response_ids")
-        self.prompts.append(prompt)
-        self.responses.append(response)
-        self.response_ids.append(None if response_ids is None else list(response_ids))
-        self.append_eos.append(bool(append_eos))
-        self.objective.append(objective)
-        self.advantages.append(float(advantage))
-        self.coef.append(float(coef))
-        self.old_mean_logp.append(None if old_mean_logp is None else float(old_mean_logp))
-        self.old_token_logps.append(None if old_token_logps is None else list(old_token_logps))
-        self.is_self.append(bool(is_self))
-        self.sampling_mean_logp.append(None if sampling_mean_logp is None else float(sampling_mean_logp))
+KINDS = ("gspo", "grpo", "cross")
 
 
 @dataclass(frozen=True)
-class UpdateParams:
-    """Algorithm hyperparameters the update needs (resolved from AlgoSpec + config)."""
+class LearnerRow:
+    """One sequence a learner trains on: a pool record and how this learner scores it.
 
-    minibatch_size: int
-    shuffle: bool = True
-    eps_low: float = 3e-4
-    eps_high: float = 4e-4
-    grpo_eps_low: float = 0.2
-    grpo_eps_high: float = 0.28
-    alpha: float = 1.0
-    delta: float = 0.2
-    delta_step: float = 0.025
-    cross_clip: bool = True
-    stepwise: bool = True
-    kl_beta: float = 0.0
+    kind: "gspo" (GSPO clipped ratio), "grpo" (token clip), "cross" (HACPO cross term against the
+    SOURCE's pre-update mean log-prob). is_self: the learner's own sample this step, encoded from
+    its sampled ids (peers' and external records are re-tokenised from text); only self rows enter
+    the KL and `logp_mismatch`. learner_old: pi_old is the learner's own pre-update log-prob, not
+    the record's (`naive` cross rows); a self row whose record was not scored gets it too.
+    """
+
+    record: Trajectory
+    kind: str
+    advantage: float
+    coef: float = 1.0
+    is_self: bool = False
+    learner_old: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown row kind {self.kind!r}; expected one of {KINDS}")
+        if self.is_self and self.record.source_token_ids is None:
+            raise ValueError("a self row needs the record's source_token_ids (the learner's sampled ids)")
+
+    @property
+    def old_mean_logp(self) -> float | None:
+        """pi_old's mean log-prob, or None: the learner's own pre-update value is needed."""
+        return None if self.learner_old else self.record.source_mean_logp
+
+    @property
+    def old_token_logps(self) -> Sequence[float] | None:
+        return None if self.learner_old else self.record.source_token_logps
 
 
-def _response_logps(agent, batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, L) fp32 token log-probs and the float response mask on the same device.
+def encode_rows(agent, rows: Sequence[LearnerRow], *, max_prompt_tokens: int | None,
+                max_response_tokens: int | None):
+    """(EncodedBatch, position of each row in it). Self rows reuse the sampled ids; the others are
+    re-tokenised from TEXT with the learner's chat template and tokenizer, the learner's own EOS
+    appended iff the source stopped on its EOS (HACPO.md §10.6). Both kinds share one batch, so a
+    mini-batch is one forward in which rows of one prompt share its tokens' computation."""
+    limits = dict(max_prompt_tokens=max_prompt_tokens, max_response_tokens=max_response_tokens)
+    own = [i for i, r in enumerate(rows) if r.is_self]
+    text = [i for i, r in enumerate(rows) if not r.is_self]
+    parts = []
+    if own:
+        parts.append(agent.encode([rows[i].record.prompt for i in own],
+                                  response_ids=[list(rows[i].record.source_token_ids) for i in own], **limits))
+    if text:
+        parts.append(agent.encode([rows[i].record.prompt for i in text], responses=[rows[i].record.response for i in text],
+                                  append_eos=[rows[i].record.finished for i in text], **limits))
+    at = [0] * len(rows)
+    for pos, i in enumerate(own + text):
+        at[i] = pos
+    return concat(parts), at
 
-    bf16 autocast (agent.precision) happens inside the agent; the weights stay fp32."""
-    lp = agent.token_logprobs(batch).float()
+
+def minibatch_order(rows: Sequence[LearnerRow], shuffle: bool, seed: int) -> list[int]:
+    """Row order for cutting mini-batches: a seeded permutation, or self rows first (the V1 order)."""
+    if shuffle:
+        return torch.randperm(len(rows), generator=torch.Generator().manual_seed(int(seed))).tolist()
+    return [i for i, r in enumerate(rows) if r.is_self] + [i for i, r in enumerate(rows) if not r.is_self]
+
+
+def token_logps(agent, batch, *, model=None) -> tuple[Tensor, Tensor]:
+    """(B, L) fp32 token log-probs and the float response mask on the same device. bf16 autocast
+    (agent.precision) happens inside the agent; the weights stay fp32."""
+    lp = agent.token_logprobs(batch, model=model).float()
     return lp, batch.response_mask.to(lp.device).float()
 
 
-def score_rows(agent, batch, *, token_budget: int) -> list[list[float]]:
+def score_rows(agent, batch, *, token_budget: int, model=None) -> list[list[float]]:
     """Per-row response-token log-probs (no grad), chunked by token budget, in batch order."""
     out: list[list[float] | None] = [None] * len(batch)
     with torch.no_grad():
         for idx, mb in agent.micro_batches(batch, token_budget=token_budget):
-            lp, mask = _response_logps(agent, mb)
+            lp, mask = token_logps(agent, mb, model=model)
             for row, i in enumerate(idx):
                 out[int(i)] = lp[row][mask[row].bool()].tolist()
     return out  # type: ignore[return-value]
 
 
-def _encode_rows(agent, rows: LearnerBatch, idx: list[int], *, max_prompt_tokens, max_response_tokens):
-    prompts = [rows.prompts[i] for i in idx]
-    if rows.response_ids[idx[0]] is not None:
-        return agent.encode(prompts, response_ids=[rows.response_ids[i] for i in idx],
-                            max_prompt_tokens=max_prompt_tokens, max_response_tokens=max_response_tokens)
-    return agent.encode(prompts, responses=[rows.responses[i] for i in idx],
-                        append_eos=[rows.append_eos[i] for i in idx],
-                        max_prompt_tokens=max_prompt_tokens, max_response_tokens=max_response_tokens)
+@dataclass
+class OldLogps:
+    """pi_old per row: mean log-probs, and token log-probs for grpo rows (None = not known yet)."""
+
+    mean: list[float | None]
+    tokens: list[Sequence[float] | None]
+
+    @classmethod
+    def before_update(cls, agent, rows, enc, at, first: set[int], *, token_budget: int) -> OldLogps:
+        """The rows' own values; rows that need the learner's pre-update log-probs get them from a
+        no-grad pass, except those of the first mini-batch: before the first optimizer update the
+        forward with grad computes exactly these (`fill_from_forward`; TRL skips the same pass)."""
+        old = cls([r.old_mean_logp for r in rows], [r.old_token_logps for r in rows])
+        todo = [i for i in range(len(rows)) if old.mean[i] is None and i not in first]
+        if todo:
+            for i, lps in zip(todo, score_rows(agent, enc.select([at[i] for i in todo]), token_budget=token_budget)):
+                old.mean[i], old.tokens[i] = sum(lps) / max(len(lps), 1), lps
+        return old
+
+    def fill_from_forward(self, rows, idx: list[int], new_mean: Tensor, lp: Tensor, mask: Tensor) -> None:
+        """At m == 0 (no step taken yet): the forward's values are the pre-update policy's."""
+        pre = new_mean.detach().tolist()
+        for r, i in enumerate(idx):
+            if self.mean[i] is None:
+                self.mean[i] = pre[r]
+                if rows[i].kind == "grpo":  # only token-level rows read these
+                    self.tokens[i] = lp[r][mask[r].bool()].detach().tolist()
 
 
-@contextlib.contextmanager
-def _swapped_model(agent, model):
-    """Score with `model` through the agent's own position/padding handling (KL reference)."""
-    original = agent.model
-    agent.model = model
-    try:
-        yield
-    finally:
-        agent.model = original
+def reference_logps(agent, rows, enc, at, reference, *, token_budget: int) -> dict[int, list[float]]:
+    """Self rows' token log-probs under the frozen KL reference (HACPO.md §10.7)."""
+    mine = [i for i, r in enumerate(rows) if r.is_self]
+    if reference is None or not mine:
+        return {}
+    return dict(zip(mine, score_rows(agent, enc.select([at[i] for i in mine]), token_budget=token_budget,
+                                     model=reference)))
+
+
+# ---------------------------------------------------------------------------------------------
+# the mini-batch loss: one core function per row kind
+
+
+@dataclass
+class KindRows:
+    """One kind's rows of a micro-batch, as the core functions take them."""
+
+    new_mean: Tensor  # (b,) learner's token-mean log-prob (grad)
+    new_tokens: Tensor  # (b, T) token log-probs (grad)
+    mask: Tensor  # (b, T)
+    old_mean: Tensor  # (b,)
+    old_tokens: Tensor | None  # (b, T), grpo rows only
+    advantages: Tensor  # (b,)
+    coef: Tensor  # (b,)
+
+
+@dataclass(frozen=True)
+class RowObjective:
+    """How one row kind is scored: the core call, and its metric group and clip-fraction keys."""
+
+    score: Callable[[KindRows, object, int], tuple[Tensor, dict[str, float]]]
+    group: str
+    low: str
+    high: str
+
+
+def _gspo(r: KindRows, spec, m: int):
+    return core.gspo_self_objective(r.new_mean, r.old_mean, r.advantages, spec.eps_low, spec.eps_high)
+
+
+def _grpo(r: KindRows, spec, m: int):
+    return core.grpo_token_objective(r.new_tokens, r.old_tokens, r.mask, r.advantages, spec.grpo_eps_low,
+                                     spec.grpo_eps_high)
+
+
+def _cross(r: KindRows, spec, m: int):
+    return core.cross_objective(r.new_mean, r.old_mean, r.advantages, r.coef, alpha=spec.alpha, delta=spec.delta,
+                                delta_step=spec.delta_step, m=m, clip=spec.cross_clip, stepwise=spec.stepwise)
+
+
+ROW_OBJECTIVES = {
+    "gspo": RowObjective(_gspo, "self", "clip/self_low_frac", "clip/self_high_frac"),
+    "grpo": RowObjective(_grpo, "self", "clip/token_low_frac", "clip/token_high_frac"),
+    "cross": RowObjective(_cross, "cross", "clip/cross_low_frac", "clip/cross_high_frac"),
+}
+
+
+@dataclass
+class UpdateStats:
+    """Count-weighted clip fractions and cross-ratio range over all the step's sequences."""
+
+    clip: dict = field(default_factory=lambda: {"self": [0.0, 0.0, 0.0], "cross": [0.0, 0.0, 0.0]})
+    cross_ratio: dict = field(default_factory=lambda: {"min": math.inf, "max": -math.inf, "sum": 0.0, "count": 0.0})
+    loss: list = field(default_factory=list)
+    grad_norm: list = field(default_factory=list)
+    logp_mismatch: list = field(default_factory=list)
+
+    def add(self, how: RowObjective, met: dict[str, float]) -> None:
+        low, high, count = self.clip[how.group]
+        self.clip[how.group] = [low + met[how.low] * met["count"], high + met[how.high] * met["count"],
+                                count + met["count"]]
+        if "cross_ratio/min" in met:
+            c = self.cross_ratio
+            c["min"], c["max"] = min(c["min"], met["cross_ratio/min"]), max(c["max"], met["cross_ratio/max"])
+            c["sum"] += met["cross_ratio/mean"] * met["count"]
+            c["count"] += met["count"]
+
+    def summary(self) -> dict[str, float]:
+        out = {"loss": _mean(self.loss), "grad_norm": _mean(self.grad_norm)}
+        if self.logp_mismatch:  # only when the first mini-batch held own samples
+            out["logp_mismatch"] = _mean(self.logp_mismatch)
+        for kind, (low, high, count) in self.clip.items():
+            out[f"clip_ratio/{kind}_low"] = low / count if count else 0.0
+            out[f"clip_ratio/{kind}_high"] = high / count if count else 0.0
+        c = self.cross_ratio
+        if c["count"]:
+            out.update({"cross_ratio/min": c["min"], "cross_ratio/mean": c["sum"] / c["count"],
+                        "cross_ratio/max": c["max"]})
+        return out
+
+
+def microbatch_objective(rows, idx: list[int], new_mean: Tensor, lp: Tensor, mask: Tensor, old: OldLogps, spec,
+                         m: int, stats: UpdateStats) -> Tensor:
+    """(b,) objectives of the micro-batch's rows, kind by kind in a fixed order (the loss sums them
+    in this order; a set's order would change with each process's string-hash seed)."""
+    dev = lp.device
+    adv = torch.tensor([rows[i].advantage for i in idx], device=dev)
+    kinds = [rows[i].kind for i in idx]
+    pieces = []
+    for kind in sorted(set(kinds)):
+        sel = torch.tensor([k == kind for k in kinds], device=dev)
+        these = [i for i, k in zip(idx, kinds) if k == kind]
+        old_tokens = _scatter_tokens(mask[sel], [old.tokens[i] for i in these]) if kind == "grpo" else None
+        part = KindRows(new_mean[sel], lp[sel], mask[sel], torch.tensor([old.mean[i] for i in these], device=dev),
+                        old_tokens, adv[sel], torch.tensor([rows[i].coef for i in these], device=dev))
+        objective, met = ROW_OBJECTIVES[kind].score(part, spec, m)
+        stats.add(ROW_OBJECTIVES[kind], met)
+        pieces.append(objective)
+    return torch.cat(pieces)
+
+
+def optimizer_step(model, optimizer, max_grad_norm: float) -> float:
+    """Clip the accumulated gradient and step; returns its norm, or NaN (no step) when not finite."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm)) if params else 0.0
+    if math.isfinite(grad_norm):
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return grad_norm
+
+
+def update_policy(agent, optimizer, rows: Sequence[LearnerRow], spec, *, seed: int, max_grad_norm: float,
+                  max_prompt_tokens: int | None, max_response_tokens: int | None, token_budget: int,
+                  reference=None) -> dict[str, float]:
+    """All mini-batch updates of one step for one learner (`spec`: its `AlgoSpec`, minibatch_size
+    set; `reference`: the frozen KL model when spec.kl_beta > 0); returns metrics.
+
+    NaN/inf in a loss or in the gradients skips that optimizer update (grads zeroed) and counts
+    it in `nan_skips`; `nan_consecutive` reports the trailing run so the loop can stop.
+    """
+    n, size = len(rows), spec.minibatch_size
+    if n == 0:
+        return {"nan_skips": 0.0, "nan_consecutive": 0.0}
+    enc, at = encode_rows(agent, rows, max_prompt_tokens=max_prompt_tokens, max_response_tokens=max_response_tokens)
+    order = minibatch_order(rows, spec.shuffle, seed)
+    old = OldLogps.before_update(agent, rows, enc, at, set(order[:size]), token_budget=token_budget)
+    ref = reference_logps(agent, rows, enc, at, reference if spec.kl_beta > 0 else None, token_budget=token_budget)
+    stats, nan_skips, consecutive = UpdateStats(), 0, 0
+    for m, start in enumerate(range(0, n, size)):
+        mini = order[start:start + size]
+        optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for micro_idx, micro in agent.micro_batches(enc.select([at[i] for i in mini]), token_budget=token_budget):
+            idx = [mini[int(j)] for j in micro_idx]
+            lp, mask = token_logps(agent, micro)
+            new_mean = core.token_mean(lp, mask)
+            if m == 0:
+                _first_forward(rows, idx, new_mean, lp, mask, old, stats)
+            kl = core.k3_kl(lp, _ref_tokens(mask, idx, ref), mask * _is_in(idx, ref, mask)) if ref else None
+            objective = microbatch_objective(rows, idx, new_mean, lp, mask, old, spec, m, stats)
+            loss = core.minibatch_loss(objective, kl, kl_beta=spec.kl_beta, minibatch_size=len(mini))
+            if not torch.isfinite(loss):
+                total = math.nan
+                break
+            loss.backward()
+            total += float(loss.detach())
+        grad_norm = optimizer_step(agent.model, optimizer, max_grad_norm) if math.isfinite(total) else math.nan
+        if math.isfinite(grad_norm):
+            consecutive = 0
+            stats.loss.append(total)
+            stats.grad_norm.append(grad_norm)
+        else:
+            optimizer.zero_grad(set_to_none=True)
+            nan_skips, consecutive = nan_skips + 1, consecutive + 1
+    return {**stats.summary(), "nan_skips": float(nan_skips), "nan_consecutive": float(consecutive),
+            "updates": float(math.ceil(n / size))}
+
+
+def _first_forward(rows, idx, new_mean, lp, mask, old: OldLogps, stats: UpdateStats) -> None:
+    """Before any step: compare the sampler with the training model (for free) and fill pi_old."""
+    pre = new_mean.detach().tolist()
+    for r, i in enumerate(idx):
+        sampled = rows[i].record.sampling_mean_logp
+        if rows[i].is_self and sampled is not None:
+            stats.logp_mismatch.append(abs(sampled - pre[r]))
+    old.fill_from_forward(rows, idx, new_mean, lp, mask)
+
+
+def _ref_tokens(mask: Tensor, idx: list[int], ref: dict[int, list[float]]) -> Tensor:
+    """(b, T) reference token log-probs at the response positions of the rows that have them."""
+    rows_with = _is_in(idx, ref, mask)[:, 0].bool()
+    out = torch.zeros_like(mask)
+    if rows_with.any():
+        out[rows_with] = _scatter_tokens(mask[rows_with], [ref[i] for i in idx if i in ref])
+    return out
+
+
+def _is_in(idx: list[int], ref: dict, mask: Tensor) -> Tensor:
+    return torch.tensor([[1.0] if i in ref else [0.0] for i in idx], dtype=mask.dtype, device=mask.device)
 
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def update_policy(agent, optimizer, rows: LearnerBatch, params: UpdateParams, *, seed: int,
-                  max_grad_norm: float, max_prompt_tokens: int | None, max_response_tokens: int | None,
-                  token_budget: int, reference=None) -> dict[str, float]:
-    """Run all mini-batch updates of one step for one learner; returns metrics.
-
-    NaN/inf in a loss or in the gradients skips that optimizer update (grads zeroed) and counts
-    it in `nan_skips`; `nan_consecutive` reports the trailing run so the loop can stop.
-    """
-    n = len(rows)
-    if n == 0:
-        return {"nan_skips": 0.0, "nan_consecutive": 0.0}
-    if params.minibatch_size < 1:
-        raise ValueError(f"algo.minibatch_size must be >= 1, got {params.minibatch_size}")
-    # Own sampled ids and re-tokenised text take different encode paths; one batch holds both, so
-    # a mini-batch is one forward in which rows of the same prompt share its tokens' computation.
-    own = [i for i in range(n) if rows.response_ids[i] is not None]
-    text = [i for i in range(n) if rows.response_ids[i] is None]
-    enc = concat([_encode_rows(agent, rows, idx, max_prompt_tokens=max_prompt_tokens,
-                               max_response_tokens=max_response_tokens) for idx in (own, text) if idx])
-    at = {i: pos for pos, i in enumerate(own + text)}  # row -> its position in enc
-
-    order = list(range(n))
-    if params.shuffle:
-        gen = torch.Generator().manual_seed(int(seed))
-        order = torch.randperm(n, generator=gen).tolist()
-    else:  # V1 order: own samples first (rows are built self-first), then cross
-        order = own + text
-    mb_size = params.minibatch_size
-
-    # Pre-update learner log-probs where the batch asks for them (old None). Rows of the first
-    # mini-batch need no pass of their own: before the first optimizer update, the forward with
-    # grad computes exactly these values (filled in below at m == 0; TRL skips the same pass).
-    old_mean = list(rows.old_mean_logp)
-    old_tok = list(rows.old_token_logps)
-    first = set(order[:mb_size])
-    ref_lps: dict[int, list[float]] = {}
-    todo = [i for i in range(n) if old_mean[i] is None and i not in first]
-    if todo:
-        for i, lps in zip(todo, score_rows(agent, enc.select([at[i] for i in todo]), token_budget=token_budget)):
-            old_mean[i] = sum(lps) / max(len(lps), 1)
-            old_tok[i] = lps
-    self_rows = [i for i in range(n) if rows.is_self[i]]
-    if params.kl_beta > 0 and self_rows:
-        with _swapped_model(agent, reference):
-            batch = enc.select([at[i] for i in self_rows])
-            ref_lps = dict(zip(self_rows, score_rows(agent, batch, token_budget=token_budget)))
-
-    metrics: dict[str, list[float]] = {k: [] for k in ("loss", "grad_norm", "logp_mismatch")}
-    stats = {"self": [0.0, 0.0, 0.0], "cross": [0.0, 0.0, 0.0]}  # clipped-low, clipped-high, count
-    cross_ratio = {"min": math.inf, "max": -math.inf, "sum": 0.0, "count": 0.0}
-    nan_skips = consecutive = 0
-    for m, start in enumerate(range(0, n, mb_size)):
-        mini = order[start:start + mb_size]
-        optimizer.zero_grad(set_to_none=True)
-        total_loss, finite = 0.0, True
-        sub = enc.select([at[i] for i in mini])
-        for micro_idx, micro in agent.micro_batches(sub, token_budget=token_budget):
-            rows_here = [mini[int(j)] for j in micro_idx]
-            lp, mask = _response_logps(agent, micro)
-            ntok = mask.sum(-1).clamp(min=1)
-            new_mean = (lp * mask).sum(-1) / ntok
-            if m == 0:
-                pre_update = new_mean.detach().tolist()  # no step taken yet: the pre-update policy
-                for r, i in enumerate(rows_here):
-                    if rows.sampling_mean_logp[i] is not None:  # sampler vs training model, for free
-                        metrics["logp_mismatch"].append(abs(rows.sampling_mean_logp[i] - pre_update[r]))
-                    if old_mean[i] is None:
-                        old_mean[i] = pre_update[r]
-                        if rows.objective[i] == "grpo":  # only token-level rows read these
-                            old_tok[i] = lp[r][mask[r].bool()].detach().tolist()
-            pieces = []  # per-kind objectives; the loss only needs their sum
-            dev = lp.device
-            adv = torch.tensor([rows.advantages[i] for i in rows_here], device=dev)
-            kinds = [rows.objective[i] for i in rows_here]
-            # A fixed order: the loss sums the pieces in this order, and a set's order changes with
-            # each process's string-hash seed (the logged loss then differed in its last bits).
-            for kind in sorted(set(kinds)):
-                sel = torch.tensor([k == kind for k in kinds], device=dev)
-                old = torch.tensor([old_mean[i] for i, k in zip(rows_here, kinds) if k == kind], device=dev)
-                if kind == "gspo":
-                    o, met = core.gspo_self_objective(new_mean[sel], old, adv[sel], params.eps_low,
-                                                      params.eps_high)
-                    _accumulate(stats, "self", met["clip/self_low_frac"], met["clip/self_high_frac"], met["count"])
-                elif kind == "grpo":
-                    sel_rows = [i for i, k in zip(rows_here, kinds) if k == kind]
-                    old_t = _scatter_tokens(mask[sel], [old_tok[i] for i in sel_rows])
-                    o, met = core.grpo_token_objective(lp[sel], old_t, mask[sel], adv[sel],
-                                                       params.grpo_eps_low, params.grpo_eps_high)
-                    _accumulate(stats, "self", met["clip/token_low_frac"], met["clip/token_high_frac"],
-                                met["count"])
-                else:
-                    coef = torch.tensor([rows.coef[i] for i, k in zip(rows_here, kinds) if k == kind], device=dev)
-                    o, met = core.cross_objective(new_mean[sel], old, adv[sel], coef, alpha=params.alpha,
-                                                  delta=params.delta, delta_step=params.delta_step, m=m,
-                                                  clip=params.cross_clip, stepwise=params.stepwise)
-                    _accumulate(stats, "cross", met["clip/cross_low_frac"], met["clip/cross_high_frac"],
-                                met["count"])
-                    cross_ratio["min"] = min(cross_ratio["min"], met["cross_ratio/min"])
-                    cross_ratio["max"] = max(cross_ratio["max"], met["cross_ratio/max"])
-                    cross_ratio["sum"] += met["cross_ratio/mean"] * met["count"]
-                    cross_ratio["count"] += met["count"]
-                pieces.append(o)
-            loss_sum = -torch.cat(pieces).sum()
-            if params.kl_beta > 0:
-                loss_sum = loss_sum + params.kl_beta * _self_kl(lp, mask, rows_here, rows, ref_lps).sum()
-            # sum / (mini-batch size): micro-batch losses add up to the mini-batch mean
-            loss = loss_sum / len(mini)
-            if not torch.isfinite(loss):
-                finite = False
-                break
-            loss.backward()
-            total_loss += float(loss.detach())
-        grad_norm = float("nan")
-        if finite:
-            params_list = [p for p in agent.model.parameters() if p.grad is not None]
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params_list, max_grad_norm)) if params_list else 0.0
-            finite = math.isfinite(grad_norm)
-        if finite:
-            optimizer.step()
-            consecutive = 0
-            metrics["loss"].append(total_loss)
-            metrics["grad_norm"].append(grad_norm)
-        else:
-            nan_skips += 1
-            consecutive += 1
-        optimizer.zero_grad(set_to_none=True)
-
-    out = {"loss": _mean(metrics["loss"]), "grad_norm": _mean(metrics["grad_norm"]),
-           "nan_skips": float(nan_skips), "nan_consecutive": float(consecutive),
-           "updates": float(math.ceil(n / mb_size)),
-           # the self rows' pre-update mean log-probs (None where a skipped update never scored them)
-           "self_old_mean_logp": [old_mean[i] for i in range(n) if rows.is_self[i]]}
-    if metrics["logp_mismatch"]:  # only when the first mini-batch held own samples
-        out["logp_mismatch"] = _mean(metrics["logp_mismatch"])
-    for kind, (low, high, count) in stats.items():
-        out[f"clip_ratio/{kind}_low"] = low / count if count else 0.0
-        out[f"clip_ratio/{kind}_high"] = high / count if count else 0.0
-    if cross_ratio["count"]:
-        out["cross_ratio/min"] = cross_ratio["min"]
-        out["cross_ratio/mean"] = cross_ratio["sum"] / cross_ratio["count"]
-        out["cross_ratio/max"] = cross_ratio["max"]
-    return out
-
-
-def _accumulate(stats: dict, kind: str, low_frac: float, high_frac: float, count: float) -> None:
-    """Count-weighted sums so the step's clip fractions are over all its sequences."""
-    stats[kind][0] += low_frac * count
-    stats[kind][1] += high_frac * count
-    stats[kind][2] += count
-
-
-def _scatter_tokens(mask: torch.Tensor, token_lists: list) -> torch.Tensor:
+def _scatter_tokens(mask: Tensor, token_lists: list) -> Tensor:
     """Place per-row response-token values at the response positions of `mask` (B, L)."""
     out = torch.zeros_like(mask)
     flat = torch.tensor([v for lst in token_lists for v in lst], dtype=out.dtype, device=out.device)
@@ -294,17 +344,3 @@ def _scatter_tokens(mask: torch.Tensor, token_lists: list) -> torch.Tensor:
                          "the rollout and the update must use the same encoding limits")
     out[mask.bool()] = flat
     return out
-
-
-def _self_kl(lp, mask, rows_here, rows: LearnerBatch, ref_lps) -> torch.Tensor:
-    """Per-sequence token-mean low-variance KL (k3) to the frozen reference, self rows only (§10.7)."""
-    out = []
-    for r, i in enumerate(rows_here):
-        if i not in ref_lps:
-            out.append(torch.zeros((), dtype=lp.dtype, device=lp.device))
-            continue
-        new = lp[r][mask[r].bool()]
-        ref = torch.tensor(ref_lps[i], dtype=lp.dtype, device=lp.device)
-        d = ref - new
-        out.append((torch.exp(d) - d - 1).mean() if new.numel() else torch.zeros((), dtype=lp.dtype, device=lp.device))
-    return torch.stack(out)

@@ -2,8 +2,9 @@
 
 `AgentWorker` is what the loop calls: generate / score / update / save / load / state_dict.
 `LocalWorker` runs in this process.  Everything crossing the interface is plain data (lists of
-strings, ids, floats; `LearnerBatch`, `UpdateParams`), so a later Ray-actor worker on another
-device can wrap the same `LocalWorker` without any change to the math in `train/update_step.py`.
+strings, ids, floats; `LearnerRow`s of pool records; the frozen `AlgoSpec`), so a worker in
+another process or on another device can wrap the same `LocalWorker` without any change to the
+math in `train/update_step.py`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from train.update_step import LearnerBatch, UpdateParams, score_rows, update_policy
+from train.update_step import LearnerRow, score_rows, update_policy
 
 
 @runtime_checkable
@@ -36,8 +37,9 @@ class AgentWorker(Protocol):
         """Per prompt: are the log-probs `generate` returns for it the training model's own (within
         fp32 rounding), so the trainer may use them as behaviour log-probs without re-scoring?"""
 
-    def update(self, batch: LearnerBatch, params: UpdateParams, *, seed: int) -> dict[str, float]:
-        """One training step's optimizer updates on `batch`; returns metrics."""
+    def update(self, rows: Sequence[LearnerRow], spec: Any, *, seed: int) -> dict[str, float]:
+        """One training step's optimizer updates on `rows` under `spec` (the run's `AlgoSpec`,
+        minibatch_size set); returns metrics."""
 
     def evaluate(self, env_id: str, split: str, **kwargs: Any) -> dict:
         """Held-out accuracy of this agent alone (`train.evaluate.evaluate_agent` keywords), as
@@ -108,14 +110,14 @@ class LocalWorker:
         return [exact] * len(prompts)
 
     # -- update --------------------------------------------------------------------------------
-    def update(self, batch, params, *, seed):
+    def update(self, rows, spec, *, seed):
         c = self.config
-        if params.kl_beta > 0 and self.reference is None:
+        if spec.kl_beta > 0 and self.reference is None:
             import copy
 
             self.reference = copy.deepcopy(self.agent.model).eval().requires_grad_(False)
         lr = self.optimizer.param_groups[0]["lr"]
-        out = update_policy(self.agent, self.optimizer, batch, params, seed=seed, max_grad_norm=c.max_grad_norm,
+        out = update_policy(self.agent, self.optimizer, rows, spec, seed=seed, max_grad_norm=c.max_grad_norm,
                             max_prompt_tokens=c.max_prompt_tokens, max_response_tokens=c.max_new_tokens,
                             token_budget=c.token_budget, reference=self.reference)
         self.scheduler.step()
