@@ -71,7 +71,8 @@ def _rss_peak_mib() -> float:
 
 def build_config(case: Case):
     """A validated TrainConfig for the case (defaults everywhere else: lr, clip, minibatch P*G/2)."""
-    from train.config import AgentConfig, AlgoConfig, ScheduleConfig, TrainConfig, validate_config
+    from train.config import AgentConfig, AlgoConfig, ScheduleConfig, TrainConfig
+    from train.config_checks import validate_config
 
     sources = case.model_dirs or case.agents
     agent_cfgs = [AgentConfig(name=f"a{i}-{Path(name).name}", model=src, max_new_tokens=case.tokens)

@@ -14,8 +14,8 @@ from train.config import (
     resolved_config,
     save_config,
     split_cli_args,
-    validate_config,
 )
+from train.config_checks import validate_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -207,15 +207,15 @@ def test_peer_learning_needs_two_agents(tmp_path: Path) -> None:
 def test_hardware_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    import train.config as config
+    import train.config_checks as config_checks
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="CUDA is not available"):
         load_config(None, ["agents.0.device=cuda"])
-    monkeypatch.setattr(config, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr(config_checks, "cpu_supports_bf16", lambda: False)
     with pytest.raises(ValueError, match="bf16 requested on a CPU without native bf16"):
         load_config(None, ["agents.0.precision=bf16"])
-    monkeypatch.setattr(config, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(config_checks, "cpu_supports_bf16", lambda: True)
     assert load_config(None, ["agents.0.precision=bf16"]).agents[0].precision == "bf16"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
