@@ -25,7 +25,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, GPTNeoXConfig, LlamaConfig, PreTrainedTokenizerFast, Qwen2Config
 
 from agents.llm import LLMAgent
-from agents.zoo_task import WARMSTART_ENV_ID, WARMSTART_TASK_KWARGS, is_correct, target_response, task_problems, task_source
+from agents.zoo_task import TASK_KEY, WARMSTART_ENV_ID, WARMSTART_TASK_KWARGS, is_correct, target_response, task_problems
 
 ZOO_VERSION = 2  # bump when building code changes what a cached agent would contain
 
@@ -80,7 +80,7 @@ ZOO: dict[str, ZooSpec] = {
 
 def spec_hash(spec: ZooSpec) -> str:
     key = dict(asdict(spec), zoo_version=ZOO_VERSION, env=WARMSTART_ENV_ID, task=WARMSTART_TASK_KWARGS,
-               source=task_source())
+               source=TASK_KEY)
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
 

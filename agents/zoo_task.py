@@ -1,8 +1,9 @@
 """The warm-start task: the default procedural problems the tiny zoo agents are SFT'd on.
 
-The task comes from `hacrl_env.make(WARMSTART_ENV_ID, split=...)` when that package provides it
-(imported lazily: `agents` must not depend on `hacrl_env` at module level). Until then, and if it
-is unavailable, the same problems are drawn straight from reasoning-gym with the same prompt text.
+The problems are those of `hacrl_env.make(WARMSTART_ENV_ID, split=..., **WARMSTART_TASK_KWARGS)`,
+drawn here straight from reasoning-gym with the same seeds, sizes, held-out filter and prompt text,
+so that `agents` does not import `hacrl_env` (tests/test_layering.py) and the zoo builds the same
+agents whichever packages import. tests/test_agents_zoo.py checks that both give the same problems.
 The trainer's default config reuses WARMSTART_ENV_ID and WARMSTART_TASK_KWARGS.
 """
 
@@ -10,13 +11,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 WARMSTART_ENV_ID = "rg-chain_sum-v0"
 WARMSTART_TASK_KWARGS: dict = dict(min_terms=2, max_terms=3, min_digits=1, max_digits=1)
-ANSWER_SUFFIX = "\nGive the final answer after '####'."
-# reasoning-gym fallback: disjoint seeds per split so held-out problems are never trained on.
-_FALLBACK_SEEDS = {"train": 1234, "test": 98765}
-_FALLBACK_SIZES = {"train": 4000, "test": 500}
+ANSWER_SUFFIX = "\nGive the final answer after '####'."  # hacrl_env's RG_TEMPLATE instruction
+# Part of the zoo cache key: the problems' provenance. They are still exactly those of hacrl_env's
+# WARMSTART_ENV_ID (the key once named which package supplied them), so agents cached under this
+# value stay valid. Change it whenever `task_problems` would return different problems.
+TASK_KEY = "hacrl_env"
+# As hacrl_env's rg-* envs with no size/test_size/seed kwargs (hacrl_env/reasoning_gym.py:
+# DEFAULT_SIZES, TEST_SEED_OFFSET): train from seed 0, test from seed 0 + 1_000_003, and train
+# drops every question that is also in test.
+_RG_TASK = "chain_sum"
+_SIZES = {"train": 2000, "test": 200}
+_SEED = 0
+_TEST_SEED_OFFSET = 1_000_003
 _ANSWER_RE = re.compile(r"####\s*(-?\d+)")
 
 
@@ -26,32 +36,40 @@ class TaskProblem:
     answer: str
 
 
-def task_source() -> str:
-    """Which provider supplies the task ("hacrl_env" or "reasoning_gym"); part of the zoo cache key."""
-    try:
-        import hacrl_env
-    except ImportError:
-        return "reasoning_gym"
-    return "hacrl_env" if callable(getattr(hacrl_env, "make", None)) else "reasoning_gym"
-
-
-def task_problems(split: str, limit: int | None = None) -> list[TaskProblem]:
-    """Problems of the warm-start task's `split` ("train" or "test"), in a fixed order."""
-    if task_source() == "hacrl_env":
-        import hacrl_env
-
-        env = hacrl_env.make(WARMSTART_ENV_ID, split=split, **WARMSTART_TASK_KWARGS)
-        count = env.num_problems if limit is None else min(limit, env.num_problems)
-        return [TaskProblem(env.problem(i).prompt, str(env.problem(i).answer)) for i in range(count)]
-    if split not in _FALLBACK_SEEDS:
-        raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
+def _create(size: int, seed: int):
     try:
         import reasoning_gym
     except ImportError as e:
         raise ImportError("the zoo warm start needs reasoning-gym: pip install 'hacrl[rg]'") from e
-    size = _FALLBACK_SIZES[split] if limit is None else min(limit, _FALLBACK_SIZES[split])
-    data = reasoning_gym.create_dataset("chain_sum", size=size, seed=_FALLBACK_SEEDS[split], **WARMSTART_TASK_KWARGS)
-    return [TaskProblem(item["question"] + ANSWER_SUFFIX, str(item["answer"])) for item in data]
+    return reasoning_gym.create_dataset(_RG_TASK, size=size, seed=seed, **WARMSTART_TASK_KWARGS)
+
+
+def _problem(entry: dict) -> TaskProblem:
+    return TaskProblem(entry["question"] + ANSWER_SUFFIX, str(entry["answer"]))
+
+
+@lru_cache(maxsize=2)
+def _split(split: str) -> tuple[TaskProblem, ...]:
+    test_ds = _create(_SIZES["test"], _SEED + _TEST_SEED_OFFSET)
+    test = [test_ds[i] for i in range(_SIZES["test"])]
+    if split == "test":
+        return tuple(_problem(e) for e in test)
+    held_out = {e["question"] for e in test}
+    size = _SIZES["train"]
+    pool = _create(size + size // 4 + 16, _SEED)  # extra, as questions also in test are dropped
+    entries = (pool[j] for j in range(len(pool)))
+    train = [_problem(e) for e in entries if e["question"] not in held_out]
+    if len(train) < size:
+        raise RuntimeError(f"{_RG_TASK} gave only {len(train)} train problems not in test, want {size}")
+    return tuple(train[:size])
+
+
+def task_problems(split: str, limit: int | None = None) -> list[TaskProblem]:
+    """Problems of the warm-start task's `split` ("train" or "test"), in a fixed order."""
+    if split not in _SIZES:
+        raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
+    problems = _split(split)
+    return list(problems if limit is None else problems[:limit])
 
 
 _EXPR_RE = re.compile(r"problem:\s*(-?\d+(?:\s*[-+]\s*-?\d+)+)\s*=")

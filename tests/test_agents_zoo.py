@@ -6,6 +6,7 @@ run on a machine builds them (about a minute each on 2 cores), later runs only l
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 
 import pytest
@@ -55,6 +56,29 @@ def test_task_split_and_targets() -> None:
     assert target_response(p, "steps") == "8+0=8, 8+7=15 #### 15"
     assert is_correct(target_response(p, "steps"), "15") and not is_correct("#### 14", "15")
     assert not is_correct("15", "15")  # no '####': no answer
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_task_problems_are_those_of_the_warmstart_env(split: str) -> None:
+    # agents/zoo_task.py draws the task from reasoning-gym itself (agents must not import
+    # hacrl_env); the zoo's agents were built on, and the default RL run trains on, the env's.
+    import hacrl_env
+    from agents.zoo_task import WARMSTART_ENV_ID, WARMSTART_TASK_KWARGS
+
+    env = hacrl_env.make(WARMSTART_ENV_ID, split=split, **WARMSTART_TASK_KWARGS)
+    ours = task_problems(split)
+    assert len(ours) == env.num_problems == {"train": 2000, "test": 200}[split]
+    theirs = [env.problem(i) for i in range(env.num_problems)]
+    assert [(p.prompt, p.answer) for p in ours] == [(q.prompt, str(q.answer)) for q in theirs]
+    assert task_problems(split, limit=50) == ours[:50]
+
+
+def test_task_and_cache_key_do_not_depend_on_hacrl_env(monkeypatch) -> None:
+    key = {name: spec_hash(spec) for name, spec in ZOO.items()}
+    first = task_problems("test", limit=20)
+    monkeypatch.setitem(sys.modules, "hacrl_env", None)  # `import hacrl_env` now raises
+    assert {name: spec_hash(spec) for name, spec in ZOO.items()} == key
+    assert task_problems("test", limit=20) == first
 
 
 @pytest.fixture(scope="session")

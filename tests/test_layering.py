@@ -1,9 +1,8 @@
 """The packages depend in one direction: train -> agents, hacrl_env -> verifiers.
 
-`agents` and `verifiers` must stay usable on their own (a user may take only the verifier), so a
-module-level import of a sibling package there is a defect. The zoo's warm start reads its task
-from `hacrl_env` inside a function: a lazy, documented exception that only runs when a zoo model
-is built.
+`agents` and `verifiers` must stay usable on their own (a user may take only the verifier), so an
+import of a sibling package there is a defect, at module level or inside a function. (The zoo's
+warm start draws its task from reasoning-gym itself: agents/zoo_task.py.)
 """
 
 from __future__ import annotations
@@ -21,24 +20,22 @@ ALLOWED = {
     "hacrl_env": {"verifiers"},
     "train": {"agents", "hacrl_env", "verifiers"},
 }
-# (package, imported package): allowed only inside a function body (lazy import).
-LAZY_ALLOWED = {("agents", "hacrl_env")}
 
 
 def _imports(tree: ast.AST):
-    """Yield (top-level package, lineno, inside_function) for every import in a module."""
-
-    def visit(node: ast.AST, in_func: bool):
-        for child in ast.iter_child_nodes(node):
-            func = in_func or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
-            if isinstance(child, ast.Import):
-                for alias in child.names:
-                    yield alias.name.split(".")[0], child.lineno, in_func
-            elif isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
-                yield child.module.split(".")[0], child.lineno, in_func
-            yield from visit(child, func)
-
-    yield from visit(tree, False)
+    """Yield (top-level package, lineno) for every import in a module, function bodies included,
+    and for every `importlib.import_module("...")` / `__import__("...")` of a literal name."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name.split(".")[0], node.lineno
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module.split(".")[0], node.lineno
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+                yield node.args[0].value.split(".")[0], node.lineno
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
@@ -47,10 +44,8 @@ def test_package_imports_follow_the_layering(package: str) -> None:
     assert files, f"package {package} has no modules"
     bad = []
     for path in files:
-        for top, lineno, in_func in _imports(ast.parse(path.read_text(), str(path))):
+        for top, lineno in _imports(ast.parse(path.read_text(), str(path))):
             if top not in OURS or top == package or top in ALLOWED[package]:
-                continue
-            if in_func and (package, top) in LAZY_ALLOWED:
                 continue
             bad.append(f"{path.relative_to(ROOT)}:{lineno} imports {top}")
     assert not bad, "layering violated:\n" + "\n".join(bad)
