@@ -163,6 +163,34 @@ def sample_from(probs: Tensor, gen: torch.Generator) -> Tensor:
     return torch.searchsorted(cdf, u, right=True).clamp_(max=probs.shape[1] - 1)
 
 
+#: One stretch of a decode between batch shrinks: the original rows then live, the step it starts at,
+#: and its per-step (B, 1) tokens and log-probs.
+_Segment = tuple[Tensor, int, list[Tensor], list[Tensor]]
+
+
+def _draw(logits: Tensor, banned: bool, params: SamplingParams, eos: Tensor,
+          gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """One decode step's tokens (B, 1) from fp32 `logits` (B, V), and their log-probs under the raw
+    logits (see the module docstring). `banned`: EOS may not be drawn yet (`min_new_tokens`)."""
+    # T=1 without top-p samples straight from softmax(raw logits): one softmax serves both the draw
+    # and the log-prob (log of a sampled token's probability; never underflows in practice).
+    plain = not params.greedy and params.temperature == 1.0 and params.top_p == 1.0
+    if plain and not banned:
+        probs = torch.softmax(logits, dim=-1)
+        tok = sample_from(probs, gen)                                         # (B, 1)
+        return tok, probs.gather(1, tok).log_()
+    lse = torch.logsumexp(logits, dim=-1, keepdim=True)
+    chosen = logits.index_fill(-1, eos, float("-inf")) if banned else logits
+    if params.greedy:
+        tok = chosen.argmax(dim=-1, keepdim=True)
+    else:
+        scaled = chosen / params.temperature if params.temperature != 1.0 else chosen
+        if params.top_p < 1.0:
+            scaled = _top_p_filter(scaled, params.top_p)
+        tok = sample_from(torch.softmax(scaled, dim=-1), gen)
+    return tok, logits.gather(1, tok) - lse
+
+
 class TransformersEngine:
     """Batched sampling over prompts x n with a KV cache, left padding and several EOS ids.
 
@@ -269,35 +297,16 @@ class TransformersEngine:
         batch = input_ids.shape[0]
         eos = torch.as_tensor(self.eos_token_ids, device=device)
         steps = params.max_new_tokens
-        # T=1 without top-p samples straight from softmax(raw logits): one softmax serves both the draw
-        # and the log-prob (log of a sampled token's probability; never underflows in practice).
-        plain = not params.greedy and params.temperature == 1.0 and params.top_p == 1.0
         rows = torch.arange(batch, device=device)          # live batch position -> original row
         finished = torch.zeros(batch, dtype=torch.bool, device=device)
         # Per-step outputs of the live rows, in segments between batch shrinks; scattered once at the end.
-        segments: list[tuple[Tensor, int, list[Tensor], list[Tensor]]] = []
+        segments: list[_Segment] = []
         seg_toks: list[Tensor] = []
         seg_lps: list[Tensor] = []
         seg_start = 0
         logits = stepper.prefill(input_ids, params.n)
         for t in range(steps):
-            logits = logits.float()
-            banned = t < params.min_new_tokens
-            if plain and not banned:
-                probs = torch.softmax(logits, dim=-1)
-                tok = sample_from(probs, gen)                                         # (B, 1)
-                lp = probs.gather(1, tok).log_()
-            else:
-                lse = torch.logsumexp(logits, dim=-1, keepdim=True)
-                chosen = logits.index_fill(-1, eos, float("-inf")) if banned else logits
-                if params.greedy:
-                    tok = chosen.argmax(dim=-1, keepdim=True)
-                else:
-                    scaled = chosen / params.temperature if params.temperature != 1.0 else chosen
-                    if params.top_p < 1.0:
-                        scaled = _top_p_filter(scaled, params.top_p)
-                    tok = sample_from(torch.softmax(scaled, dim=-1), gen)
-                lp = logits.gather(1, tok) - lse
+            tok, lp = _draw(logits.float(), t < params.min_new_tokens, params, eos, gen)
             seg_toks.append(tok)
             seg_lps.append(lp)
             finished |= (tok[:, 0] == eos[0]) if len(eos) == 1 else torch.isin(tok[:, 0], eos)
@@ -313,7 +322,12 @@ class TransformersEngine:
                 rows, finished, tok = rows[keep], finished[keep], tok[keep]
             logits = stepper.step(tok[:, 0], t)
         segments.append((rows, seg_start, seg_toks, seg_lps))
-        ran = t + 1
+        return self._completions(segments, batch, t + 1, eos)
+
+    def _completions(self, segments: list[_Segment], batch: int, ran: int, eos: Tensor) -> list[Completion]:
+        """Each original row's tokens and log-probs, scattered from the decode's segments and cut
+        after the row's first EOS."""
+        device = eos.device
         tokens = torch.full((batch, ran), self.pad_token_id, dtype=torch.long, device=device)
         logprobs = torch.zeros((batch, ran), dtype=torch.float32, device=device)
         for seg_rows, start, toks, lps in segments:

@@ -9,7 +9,8 @@ import pytest
 
 import verifiers
 from verifiers.gsm8k import box_value, extract_answer
-from verifiers.numbers import NumberTooLarge, find_numbers, format_number, is_operand, parse_number
+from verifiers.numbers import NumberTooLarge, find_numbers, format_number, parse_number
+from verifiers.operands import is_operand
 
 
 @pytest.fixture(scope="module")

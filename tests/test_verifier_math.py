@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 import verifiers
 from verifiers.budget import Budget, BudgetExceeded, Limits
 from verifiers.math import MathVerifier
-from verifiers.math.extract import all_boxes, extract_answer, extract_gold, last_boxed
+from verifiers.math.boxes import all_boxes, last_boxed
+from verifiers.math.extract import extract_answer, extract_gold
 from verifiers.math.parse import ParseError, parse_math
 
 

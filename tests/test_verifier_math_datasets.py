@@ -10,7 +10,7 @@ import pytest
 
 from verifiers.budget import DEFAULT_LIMITS
 from verifiers.math import MathVerifier, _parse_gold
-from verifiers.math.extract import last_boxed
+from verifiers.math.boxes import last_boxed
 from verifiers.math.normalize import normalize
 
 # The shipped fixture rows (tests/data/benchmarks), and the full files from the caller's

@@ -16,7 +16,7 @@ import verifiers
 from hacrl_env.scoring import TOO_LONG_FLAG, score_batch
 from verifiers import Verdict, Verifier
 from verifiers.base import too_long
-from verifiers.math.extract import MAX_BOX_CHARS, UnreadableBox, answer_box, last_boxed
+from verifiers.math.boxes import MAX_BOX_CHARS, UnreadableBox, answer_box, last_boxed
 
 LIMIT = Verifier.max_response_chars  # 20,000
 GRADERS = ["gsm8k", "math"]

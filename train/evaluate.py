@@ -106,45 +106,14 @@ def evaluate_agent(agent: Any, env_id: str, split: str = "test", *, env_kwargs: 
     if batch_size is None:
         batch_size = default_batch_size(agent, prompts)
 
-    greedy_samples: list[list[Any]] = [[] for _ in prompts]
-    sampled: list[list[Any]] = [[] for _ in prompts]
-    # Chunks of similar prompt length: a left-padded batch costs its longest prompt, and GSM8K /
-    # MATH prompt lengths vary several-fold.
-    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
     t_gen = time.perf_counter()
-    for lo in range(0, len(order), batch_size):
-        ids = order[lo:lo + batch_size]
-        chunk = [prompts[i] for i in ids]
-        if greedy:
-            for i, s in zip(ids, agent.generate(chunk, n=1, greedy=True, max_new_tokens=max_new_tokens)):
-                greedy_samples[i] = s
-        if k:
-            # seed per chunk: the same (seed, batch_size) reproduces the same samples
-            out = agent.generate(chunk, n=k, temperature=temperature, top_p=top_p,
-                                 max_new_tokens=max_new_tokens, seed=seed + lo)
-            for i, s in zip(ids, out):
-                sampled[i] = s
+    greedy_samples, sampled = _generate(agent, prompts, batch_size, greedy=greedy, k=k, max_new_tokens=max_new_tokens,
+                                        seed=seed, temperature=temperature, top_p=top_p)
     t_gen = time.perf_counter() - t_gen
 
-    rows = []
     t_ver = time.perf_counter()
-    for problem, g, ss in zip(problems, greedy_samples, sampled):
-        responses = [s.text for s in g + ss]
-        env.reset(options={"index": problem.index})
-        _, _, _, _, info = env.step(responses)  # one verifier batch: greedy + k samples
-        correct = [bool(c) for c in info["correct"]]
-        row: dict[str, Any] = {"index": problem.index, "problem_id": problem.id, "answer": problem.answer}
-        if greedy:
-            row.update(greedy_correct=correct[0], greedy_response=g[0].text,
-                       greedy_extracted=info["extracted"][0], greedy_reason=info["reasons"][0],
-                       greedy_tokens=g[0].num_tokens, greedy_finished=g[0].finished)
-        if k:
-            off = 1 if greedy else 0
-            row.update(sampled_correct=correct[off:], sampled_acc=sum(correct[off:]) / k,
-                       sampled_responses=[s.text for s in ss],
-                       sampled_extracted=info["extracted"][off:],
-                       sampled_tokens=[s.num_tokens for s in ss])
-        rows.append(row)
+    rows = [_grade(env, problem, g, ss, greedy=greedy, k=k)
+            for problem, g, ss in zip(problems, greedy_samples, sampled)]
     t_ver = time.perf_counter() - t_ver
 
     n = len(rows)
@@ -160,6 +129,50 @@ def evaluate_agent(agent: Any, env_id: str, split: str = "test", *, env_kwargs: 
         "time/generate": t_gen, "time/verify": t_ver, "time/total": time.perf_counter() - start,
         "per_problem": rows,
     }
+
+
+def _generate(agent: Any, prompts: list[str], batch_size: int, *, greedy: bool, k: int, max_new_tokens: int,
+              seed: int, temperature: float, top_p: float) -> tuple[list[list[Any]], list[list[Any]]]:
+    """Each prompt's greedy sample (a list of one, or empty without `greedy`) and its k samples,
+    generated `batch_size` prompts at a time."""
+    greedy_samples: list[list[Any]] = [[] for _ in prompts]
+    sampled: list[list[Any]] = [[] for _ in prompts]
+    # Chunks of similar prompt length: a left-padded batch costs its longest prompt, and GSM8K /
+    # MATH prompt lengths vary several-fold.
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
+    for lo in range(0, len(order), batch_size):
+        ids = order[lo:lo + batch_size]
+        chunk = [prompts[i] for i in ids]
+        if greedy:
+            for i, s in zip(ids, agent.generate(chunk, n=1, greedy=True, max_new_tokens=max_new_tokens)):
+                greedy_samples[i] = s
+        if k:
+            # seed per chunk: the same (seed, batch_size) reproduces the same samples
+            out = agent.generate(chunk, n=k, temperature=temperature, top_p=top_p,
+                                 max_new_tokens=max_new_tokens, seed=seed + lo)
+            for i, s in zip(ids, out):
+                sampled[i] = s
+    return greedy_samples, sampled
+
+
+def _grade(env: Any, problem: Any, g: list[Any], ss: list[Any], *, greedy: bool, k: int) -> dict[str, Any]:
+    """One problem's row: its greedy response and k samples graded by the env in one step."""
+    responses = [s.text for s in g + ss]
+    env.reset(options={"index": problem.index})
+    _, _, _, _, info = env.step(responses)  # one verifier batch: greedy + k samples
+    correct = [bool(c) for c in info["correct"]]
+    row: dict[str, Any] = {"index": problem.index, "problem_id": problem.id, "answer": problem.answer}
+    if greedy:
+        row.update(greedy_correct=correct[0], greedy_response=g[0].text,
+                   greedy_extracted=info["extracted"][0], greedy_reason=info["reasons"][0],
+                   greedy_tokens=g[0].num_tokens, greedy_finished=g[0].finished)
+    if k:
+        off = 1 if greedy else 0
+        row.update(sampled_correct=correct[off:], sampled_acc=sum(correct[off:]) / k,
+                   sampled_responses=[s.text for s in ss],
+                   sampled_extracted=info["extracted"][off:],
+                   sampled_tokens=[s.num_tokens for s in ss])
+    return row
 
 
 def scores(result: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from typing import Any, Callable, Literal, Sequence
 
 from verifiers.base import Verdict, Verifier, failed, too_long
 from verifiers.exact import answer_span
-from verifiers.math.extract import UnreadableBox
+from verifiers.math.boxes import UnreadableBox
 
 TRLRewardFunc = Callable[..., "list[float | None]"]
 

@@ -15,7 +15,7 @@ import re
 import unicodedata
 
 from verifiers.base import Verdict, Verifier, failed
-from verifiers.math.extract import UnreadableBox, answer_box
+from verifiers.math.boxes import UnreadableBox, answer_box
 from verifiers.registry import register_verifier
 
 _WRAPPERS = re.compile(r"^\\(?:text|textbf|textit|mathrm|mathbf|mbox|boxed|fbox)\s*\{(.*)\}$", re.DOTALL)

@@ -12,7 +12,7 @@ Three modes (constructor option `mode`, or the registered names):
 A number is never read out of an expression: a box is read whole (`box_value`: ``\\boxed{\\sqrt{16}}``
 is 4, ``\\boxed{x^2}`` is not a number), and a number that is an operand in the ``####`` line,
 the "answer is" phrase or the last-number fallback (``\\sqrt{16}``, ``5! ways``, ``16-5``, see
-`verifiers.numbers.is_operand`) is not that number: the span's exact value is read instead
+`verifiers.operands.is_operand`) is not that number: the span's exact value is read instead
 (``#### 2^3`` is 8), else the answer is not a number (reason "parse_error"). A last box that
 never closes is no answer, and one longer than `_MAX_EXPRESSION_CHARS` is reason "too_long":
 neither is skipped for an earlier box or a number outside it.
@@ -33,12 +33,13 @@ import sympy as sp
 from verifiers.base import Verdict, Verifier, failed
 from verifiers.budget import Budget, BudgetExceeded
 # Shared with the math grader: balanced braces, nested boxes, `\boxed X`, cut-off boxes.
-from verifiers.math.extract import UnreadableBox, answer_box, last_boxed  # noqa: F401 (re-exported)
+from verifiers.math.boxes import UnreadableBox, answer_box, last_boxed  # noqa: F401 (re-exported)
 from verifiers.math.normalize import normalize
 from verifiers.math.parse import parse_math
 from verifiers.math.values import Pct, Rel
-from verifiers.numbers import (OPERATOR_WORDS, NumberTooLarge, format_number, is_operand, iter_numbers,
-                               last_number, parse_number)
+from verifiers.numbers import (OPERATOR_WORDS, NumberTooLarge, format_number, iter_numbers, last_number,
+                               parse_number)
+from verifiers.operands import is_operand
 from verifiers.registry import register_verifier
 
 Mode = Literal["default", "strict", "flexible"]

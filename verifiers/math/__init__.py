@@ -1,7 +1,7 @@
 """The `math` verifier: last `\\boxed{}` answer vs a gold answer, by value.
 
-Registered as "math". Pipeline: extract (`extract.py`) -> normalize LaTeX (`normalize.py`)
--> string / plain-number fast paths -> safe parse to sympy (`parse.py`) -> compare
+Registered as "math". Pipeline: extract (`boxes.py`, `extract.py`) -> normalize LaTeX
+(`normalize.py`) -> string / plain-number fast paths -> safe parse to sympy (`parse.py`) -> compare
 (`equivalence.py`), all under a cooperative per-check time budget (`verifiers.budget`).
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 from verifiers.base import Verdict, Verifier, failed
 from verifiers.budget import DEFAULT_LIMITS, Budget, BudgetExceeded, Limits
 from verifiers.math.equivalence import equivalent
-from verifiers.math.extract import (UnreadableBox, all_boxes, answer_box, extract_answer, extract_gold,
-                                     last_boxed)
+from verifiers.math.boxes import UnreadableBox, all_boxes, answer_box, last_boxed
+from verifiers.math.extract import extract_answer, extract_gold
 from verifiers.math.normalize import choice_letter, normalize, text_key
 from verifiers.math.options import CompareOptions, check_precision, renamings, using
 from verifiers.math.parse import ParseError, parse_math

@@ -1,26 +1,17 @@
 """Find the answer span in a response: the last `\\boxed{}` / `\\fbox{}`, else weaker rules.
 
-Every weaker rule is reported as a flag so callers can see how the answer was found.
+Every weaker rule is reported as a flag so callers can see how the answer was found. The box
+itself is found and read by `boxes.py`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
-from verifiers.numbers import OPERATOR_WORDS, NumberMatch, is_operand, last_number
+from verifiers.math.boxes import BOX_RE, UnreadableBox, answer_box, box_spans, last_boxed, match_braces
+from verifiers.numbers import OPERATOR_WORDS, NumberMatch, last_number
+from verifiers.operands import is_operand
 
-_BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
-_BRACE_RE = re.compile(r"\\.|[{}]", re.S)
-#: Longest answer box a grader reads. A longer one commits to an answer that cannot be read
-#: whole, so grading it is refused (`UnreadableBox`), never done on a part of it or on text
-#: outside it.
-MAX_BOX_CHARS = 4000
-#: How far `_match_braces` scans (a gold's unclosed `\boxed{`: short by then).
-_MAX_SPAN = MAX_BOX_CHARS
-# Text allowed between adjacent boxes that are read as one list answer:
-# "\boxed{1}, \boxed{2}" or "\boxed{6} \text{ and } \boxed{8}".
-_GAP_RE = re.compile(r"(?:\s|[,;.$]|\\[()\[\]]|\\q?quad|\\[,;!]|\\text\{\s*(?:and|or)\s*\}|\band\b|\bor\b)*")
 _ANSWER_PHRASE_RE = re.compile(
     r"(?:final answer|the answer|answer)\s*(?:is|:)\s*:?\s*(.+?)(?:\.\s*I hope|\s*$|\.\s*$|\.\s+[A-Z]|\n)",
     re.I | re.S)
@@ -42,149 +33,6 @@ _GAP_WORD_RE = re.compile(r"[A-Za-z]+")
 _AND_OR_RE = re.compile(r"(?<![\\A-Za-z])(?:and|or)\b", re.I)
 _SPAN_GAP_RE = re.compile(r"\s*(?:,|;|\b(?:and|or)\b)[\s,;]*(?:(?:and|or)\b\s*)?", re.I)
 _MAX_GAP_WORDS = 3
-
-
-class UnreadableBox(ValueError):
-    """The answer box cannot be read whole: cut off before its `}` (reason "no_answer", flag
-    "unbalanced_boxed"), or longer than `MAX_BOX_CHARS` (reason "too_long"). A grader turns it
-    into reward 0 with `reason` and `flag`; it never falls back to an earlier box or to text
-    outside the box, which would grade an answer the response did not commit to."""
-
-    def __init__(self, reason: str, flag: str):
-        super().__init__(flag)
-        self.reason = reason
-        self.flag = flag
-
-
-def _match_braces(text: str, open_at: int) -> int:
-    """Index just past the `}` matching the `{` at `open_at`, or -1 if it is unbalanced
-    (escaped `\\{`/`\\}` do not count). Scans at most `_MAX_SPAN` characters."""
-    depth = 0
-    for m in _BRACE_RE.finditer(text, open_at, min(len(text), open_at + _MAX_SPAN)):
-        tok = m.group()
-        if tok == "{":
-            depth += 1
-        elif tok == "}":
-            depth -= 1
-            if depth == 0:
-                return m.end()
-    return -1
-
-
-def _brace_ends(text: str, start: int) -> dict[int, int]:
-    """Each `{` at or after `start` -> the index just past its matching `}`; an unclosed `{`
-    is absent. One pass, so a response full of boxes costs no more than its length (escaped
-    `\\{`/`\\}` do not count)."""
-    ends: dict[int, int] = {}
-    stack: list[int] = []
-    for m in _BRACE_RE.finditer(text, start):
-        tok = m.group()
-        if tok == "{":
-            stack.append(m.start())
-        elif tok == "}" and stack:
-            ends[stack.pop()] = m.end()
-    return ends
-
-
-class _Box(NamedTuple):
-    start: int  # the `\\boxed` command
-    end: int  # just past its `}` (or its token); len(text) when it never closes
-    content: str  # inside the braces; the rest of the text when it never closes
-    closed: bool
-
-
-def _box_at(text: str, m: re.Match, ends: dict[int, int]) -> _Box | None:
-    """The box whose command `m` matched; None when the command has no argument."""
-    i = m.end()
-    n = len(text)
-    while i < n and text[i] in " \t":
-        i += 1
-    if i < n and text[i] == "{":
-        end = ends.get(i, -1)
-        if end < 0:
-            return _Box(m.start(), n, text[i + 1:], False)
-        return _Box(m.start(), end, text[i + 1:end - 1], True)
-    if i > m.end() and i < n:  # `\boxed 5`: one token up to whitespace or `$`
-        j = i
-        while j < n and not text[j].isspace() and text[j] != "$":
-            j += 1
-        return _Box(m.start(), j, text[i:j], True) if j > i else None
-    return None
-
-
-def _top_level_boxes(text: str) -> list[_Box]:
-    """Every box not inside another box, in order. A box inside a box is part of the outer
-    one's answer (`\\boxed{\\sqrt{\\boxed{16}}}` answers 4, not 16), and everything after a
-    `\\boxed{` that never closes is inside it."""
-    matches = list(_BOX_RE.finditer(text))
-    if not matches:
-        return []
-    ends = _brace_ends(text, matches[0].end())
-    boxes: list[_Box] = []
-    for m in matches:
-        if boxes and m.start() < boxes[-1].end:
-            continue  # nested in the box before
-        box = _box_at(text, m, ends)
-        if box is not None:
-            boxes.append(box)
-    return boxes
-
-
-def _unbox(content: str) -> str:
-    """A box's content with the box commands nested in it dropped (their braces stay)."""
-    return _BOX_RE.sub("", content) if "box" in content else content
-
-
-def _last_box(text: str) -> tuple[str | None, bool]:
-    """(content of the answer box, whether it closes); (None, True) when there is none.
-
-    The answer box is the last top-level box, joined with the boxes just before it when only
-    commas, "and"/"or" or spacing separate them ("\\boxed{1}, \\boxed{2}"), since that is how
-    several answers are usually boxed."""
-    boxes = _top_level_boxes(text)
-    if not boxes:
-        return None, True
-    if not boxes[-1].closed:
-        return _unbox(boxes[-1].content), False
-    k = len(boxes) - 1
-    while k > 0 and _GAP_RE.fullmatch(text, boxes[k - 1].end, boxes[k].start) is not None:
-        k -= 1
-    return ", ".join(_unbox(b.content) for b in boxes[k:]), True
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last well-formed `\\boxed{...}`, `\\fbox{...}` or `\\boxed X` in `text`
-    (adjacent boxes joined into one comma list, see `_last_box`), whatever its length; None
-    when there is none or the last one never closes. For golds and data; a grader reading a
-    response uses `answer_box`, which refuses a box it cannot read whole."""
-    content, closed = _last_box(text)
-    return content if closed else None
-
-
-def answer_box(text: str) -> str | None:
-    """The answer box of a response, as `last_boxed`; None when there is no box. Raises
-    `UnreadableBox` when the last box never closes (a cut-off answer) or is longer than
-    `MAX_BOX_CHARS`: the answer it commits to cannot be read, and an earlier box or the text
-    around it is not that answer."""
-    content, closed = _last_box(text)
-    if content is None:
-        return None
-    if not closed:
-        raise UnreadableBox("no_answer", "unbalanced_boxed")
-    if len(content) > MAX_BOX_CHARS:
-        raise UnreadableBox("too_long", f"boxed answer of {len(content)} chars is over the "
-                                        f"{MAX_BOX_CHARS}-char limit")
-    return content
-
-
-def _all_box_spans(text: str) -> list[tuple[int, int, str]]:
-    return [(b.start, b.end, _unbox(b.content)) for b in _top_level_boxes(text) if b.closed]
-
-
-def all_boxes(text: str) -> list[str]:
-    """Contents of every top-level well-formed box in `text`, in order (boxes nested inside
-    another box are part of that box)."""
-    return [b[2] for b in _all_box_spans(text)]
 
 
 def _last(pattern: re.Pattern, text: str) -> re.Match | None:
@@ -260,7 +108,7 @@ def _span_operand(text: str, spans: list[tuple[int, int, str]]) -> bool:
 
 
 def _operand(text: str, num: NumberMatch) -> bool:
-    """`verifiers.numbers.is_operand` for a number found in prose: the text does not state
+    """`verifiers.operands.is_operand` for a number found in prose: the text does not state
     this number ("5!", "16 squared", "negative 5", "18 or 20", "about 18")."""
     return is_operand(text, num.start, num.end)
 
@@ -292,10 +140,27 @@ def extract_answer(text: str, latex_only: bool = False) -> tuple[str | None, tup
     over `MAX_BOX_CHARS`; a last box that never closes is no answer (flag "unbalanced_boxed").
 
     A number or math span is never taken out of an operation or a hedge written around it
-    (`verifiers.numbers.is_operand`: "5! ways", "negative 5", "16 squared", "about $18$",
+    (`verifiers.operands.is_operand`: "5! ways", "negative 5", "16 squared", "about $18$",
     "$18$ or $20$"): an answer phrase is then read whole, and a last span or last number
     gives no answer (flags "math_span_not_an_answer", "last_number_not_a_number").
     """
+    from_box = _box_answer(text)
+    if from_box is not None:
+        return from_box
+    phrase = _answer_phrase(text)
+    if phrase:
+        return phrase, ("fallback_answer_phrase",)
+    spans = math_spans(text)
+    if spans and spans[-1][2].strip():
+        return _span_answer(text, spans, latex_only)
+    if latex_only:
+        return None, ()
+    return _prose_answer(text)
+
+
+def _box_answer(text: str) -> tuple[str | None, tuple[str, ...]] | None:
+    """`extract_answer` from the answer box; None when the text has no box command. A box that
+    cannot be read, or a box command without an argument, is no answer, not a guess."""
     try:
         boxed = answer_box(text)
     except UnreadableBox as exc:
@@ -305,32 +170,37 @@ def extract_answer(text: str, latex_only: bool = False) -> tuple[str | None, tup
         return None, (exc.flag,)
     if boxed is not None:
         closing = _last(_FINAL_I_HOPE_RE, text)
-        if closing is not None and closing.start() > _last(_BOX_RE, text).start():
+        if closing is not None and closing.start() > _last(BOX_RE, text).start():
             # "\boxed{255} ... The final answer is $10,455$. I hope it is correct.": the
             # closing statement after the last box is the answer
             return _closing_answer(closing) or boxed, ("final_answer_after_box",)
         return boxed, ()
-    if _BOX_RE.search(text):  # a box command without an argument: no answer, not a guess
+    if BOX_RE.search(text):  # a box command without an argument: no answer, not a guess
         return None, ("unbalanced_boxed",)
-    phrase = _answer_phrase(text)
-    if phrase:
-        return phrase, ("fallback_answer_phrase",)
-    spans = math_spans(text)
-    if spans and spans[-1][2].strip():
-        if _span_operand(text, spans):  # "so it is $4$ squared", "$18$ or $20$": no one answer
-            return None, ("fallback_math_span", "math_span_not_an_answer")
-        num = last_number(text)
-        if num is not None and num.start >= spans[-1][1] and not latex_only:
-            # a number stated in prose after the last formula is the later, concluding
-            # statement: "... $d = \frac{90}{n}$ ... so there are 12 sequences."; when it is
-            # an operand ("... so there are 5! ways") that statement is not one number: no
-            # answer, not the formula before it
-            if _operand(text, num):
-                return None, ("fallback_last_number", "last_number_not_a_number")
-            return num.text, ("fallback_last_number",)
-        return spans[-1][2].strip(), ("fallback_math_span",)
-    if latex_only:
-        return None, ()
+    return None
+
+
+def _span_answer(text: str, spans: list[tuple[int, int, str]],
+                 latex_only: bool) -> tuple[str | None, tuple[str, ...]]:
+    """`extract_answer` from the last math span (not empty), or from a number stated in prose
+    after it."""
+    if _span_operand(text, spans):  # "so it is $4$ squared", "$18$ or $20$": no one answer
+        return None, ("fallback_math_span", "math_span_not_an_answer")
+    num = last_number(text)
+    if num is not None and num.start >= spans[-1][1] and not latex_only:
+        # a number stated in prose after the last formula is the later, concluding
+        # statement: "... $d = \frac{90}{n}$ ... so there are 12 sequences."; when it is
+        # an operand ("... so there are 5! ways") that statement is not one number: no
+        # answer, not the formula before it
+        if _operand(text, num):
+            return None, ("fallback_last_number", "last_number_not_a_number")
+        return num.text, ("fallback_last_number",)
+    return spans[-1][2].strip(), ("fallback_math_span",)
+
+
+def _prose_answer(text: str) -> tuple[str | None, tuple[str, ...]]:
+    """`extract_answer` from a response with no box, answer phrase or math span: a short
+    response whole, else its last number, else a one- or two-word text."""
     stripped = text.strip()
     if stripped and len(stripped) <= 40 and not _WORD_RE.search(stripped) and not any(
             w.isalpha() and len(w) > 1 for w in stripped.replace("'", "").split()):
@@ -356,7 +226,7 @@ def extract_gold(answer: str) -> str:
     bins"); the content of a `\\boxed{` that never closes (a cut gold is still our data);
     else the gold itself with its outer math delimiters removed."""
     s = answer.strip()
-    boxes = _all_box_spans(answer)
+    boxes = box_spans(answer)
     if len(boxes) > 1 and len(s) <= _LONG_GOLD and all(
             len(_GAP_WORD_RE.findall(answer[x[1]:y[0]])) <= _MAX_GAP_WORDS
             for x, y in zip(boxes, boxes[1:])):
@@ -364,10 +234,10 @@ def extract_gold(answer: str) -> str:
     boxed = last_boxed(answer)
     if boxed is not None:
         return boxed
-    opened = _last(_BOX_RE, s)
+    opened = _last(BOX_RE, s)
     if opened is not None and len(s) <= _LONG_GOLD:
         rest = s[opened.end():].lstrip()
-        if rest.startswith("{") and _match_braces(rest, 0) < 0:
+        if rest.startswith("{") and match_braces(rest, 0) < 0:
             return rest[1:].strip().rstrip("$").strip()
     if len(s) > _LONG_GOLD and "$" in s:  # a worked solution without \boxed: read it like a response
         span, _ = extract_answer(s)  # no box here (`last_boxed` takes any length), so no raise

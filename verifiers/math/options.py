@@ -1,8 +1,9 @@
 """Comparison options of the `math` verifier that mirror math-verify's `verify(...)` knobs.
 
 `MathVerifier(precision=..., strict=...)` sets them for the duration of one check through a
-context variable, so the recursive comparison in `equivalence.py` reads them without every
-structure helper passing them along (and threads or worker processes never see each other's).
+context variable, so the recursive comparison (`equivalence.py`, `scalar.py`) reads them without
+every structure helper passing them along (and threads or worker processes never see each
+other's).
 
 - `precision` (math-verify `float_rounding`): None (default) compares numbers exactly, so
   `1/2004!` != `1/2006!` and `1/3` != `0.33`. An integer n also accepts two real numbers that

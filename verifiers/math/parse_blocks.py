@@ -13,15 +13,11 @@ import sympy as sp
 
 from verifiers.budget import BudgetExceeded
 from verifiers.math.tokens import MATRIX_ENVS, ParseError
-from verifiers.math.values import Mat
+from verifiers.math.values import Mat, is_expr
 
 #: Most terms a `\\sum` with numeric bounds is expanded into (each term is parsed again with
 #: the index bound to its value, so every size guard still applies).
 MAX_SUM_TERMS = 1000
-
-
-def _is_expr(v: Any) -> bool:
-    return isinstance(v, sp.Expr)
 
 
 class BlockReaders:
@@ -40,7 +36,7 @@ class BlockReaders:
         self.expect("}")
         self.expect("^")
         hi = self.group()
-        if not (_is_expr(lo) and _is_expr(hi)):
+        if not (is_expr(lo) and is_expr(hi)):
             raise ParseError("\\sum bounds must be numbers or expressions")
         index = sp.Symbol(var)
         start = self.i
@@ -48,7 +44,7 @@ class BlockReaders:
         try:
             body = self.term()
             end = self.i
-            if not _is_expr(body):
+            if not is_expr(body):
                 raise ParseError("\\sum of a non-number")
             if not (lo.is_Integer and hi.is_Integer):
                 if body.has(sp.Sum):

@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import sympy as sp
+
+
+def is_expr(v: Any) -> bool:
+    """A plain sympy expression (a number or a formula), not one of the structures below."""
+    return isinstance(v, sp.Expr)
+
 
 @dataclass(frozen=True)
 class PM:
