@@ -127,7 +127,7 @@ def _flat_diff(a, b, prefix: str = "") -> list[str]:
 def plan(args: argparse.Namespace) -> list[tuple[str, int, list[str]]]:
     """[(arm, seed, child argv)] still to train, seed-major. Raises SystemExit when an existing run
     dir is in the way (without --resume-existing) or was trained with a different config."""
-    from train.config import config_to_yaml, load_config
+    from train.config import config_to_yaml, load_config, resolved_config
 
     todo, out = [], Path(args.out_dir)
     for seed in args.seeds:
@@ -148,8 +148,11 @@ def plan(args: argparse.Namespace) -> list[tuple[str, int, list[str]]]:
                                  "and continue unfinished ones, or pick another --out-dir")
             status, why = collab_report.run_status(run_dir)
             if status != "missing":
-                diff = _flat_diff(_comparable((run_dir / "config.yaml").read_text(encoding="utf-8")),
-                                  _comparable(config_to_yaml(cfg)))
+                # as the runs use them (a config.yaml written before the algo defaults were filled in
+                # equals one written after)
+                saved = load_config(run_dir / "config.yaml", check_hardware=False)
+                diff = _flat_diff(_comparable(config_to_yaml(resolved_config(saved))),
+                                  _comparable(config_to_yaml(resolved_config(cfg))))
                 if diff:
                     raise SystemExit(f"error: {run_dir} was trained with another config, so it cannot join this "
                                      "sweep:\n  " + "\n  ".join(diff[:10]) + "\nuse another --out-dir or the same "

@@ -13,7 +13,7 @@ from train import core
 from train.algorithms import get_algo
 from train.loop import TrainerState, next_prompt_indices, rollout_metrics, update_capability, verify
 from train.pool import Pool, Trajectory
-from train.views import learner_rows
+from train.views import SharedStep, learner_rows
 
 NAMES = ["a", "b"]
 # rewards (P=2, n=2, G=2): prompt 0: a fails both, b solves one; prompt 1: both solve everything
@@ -54,7 +54,7 @@ def _rows(algo: str, k: int = 0, external=(), history=None):
     spec = get_algo(algo)
     state = TrainerState(capability_history=history or [])
     cap, ratios = update_capability(state, REWARDS, spec)
-    rows, info = learner_rows(spec, k, NAMES, _pool(), REWARDS, ratios, cap, list(external))
+    rows, info = learner_rows(spec, k, SharedStep(tuple(NAMES), _pool(), REWARDS, ratios, cap, tuple(external)))
     return (_columns(rows), info), ratios, cap
 
 
@@ -156,6 +156,7 @@ def test_evaluation_samples_at_each_agents_training_temperature():
     """avg@k must be drawn like the training rollouts, or a T=0.7 agent is scored at T=1."""
     from train.config import load_config
     from train.loop import evaluate_all
+    from train.workers import Done
 
     class Recorder:
         def __init__(self, name):
@@ -164,6 +165,9 @@ def test_evaluation_samples_at_each_agents_training_temperature():
         def evaluate(self, env_id, split, **kwargs):
             self.kwargs = kwargs
             return {}
+
+        def submit(self, method, *args, **kwargs):
+            return Done(getattr(self, method)(*args, **kwargs))
 
     cfg = load_config(None, ["agents.0.temperature=0.7", "agents.1.top_p=0.9"])
     workers = [Recorder(a.name) for a in cfg.agents]

@@ -99,7 +99,10 @@ def test_two_agent_run_writes_metrics_pool_and_checkpoints(smoke_run):
         assert sum(p.numel() for p in model.parameters()) > 0
     state = torch.load(ckpt / "trainer_state.pt", weights_only=False)
     assert state["trainer"]["step"] == 2 and len(state["trainer"]["capability_history"]) == 2
-    assert set(state["workers"]) == {"llama", "qwen2"}
+    assert "workers" not in state  # each worker saved its own optimizer state beside its model
+    for name in ("llama", "qwen2"):
+        own = torch.load(ckpt / name / "training_state.pt", weights_only=True)
+        assert {"optimizer", "scheduler"} <= set(own) and own["optimizer"]["state"]
 
 
 def test_learner_views_of_peer_text_differ_by_tokenizer(smoke_run):

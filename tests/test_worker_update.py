@@ -36,3 +36,26 @@ def test_the_sampler_sees_weights_from_an_optimizer_that_leaves_versions_alone()
         rescored = agent.token_logprobs(batch)
     for i, s in enumerate(samples):
         torch.testing.assert_close(rescored[i][batch.response_mask[i]], torch.tensor(s.logprobs), atol=1e-4, rtol=0)
+
+
+def test_a_worker_restores_its_own_training_state_or_an_older_checkpoints_copy(tmp_path) -> None:
+    import pytest
+
+    torch.manual_seed(0)
+    corpus = [p + " #### 7" for p in PROMPTS] * 5
+    worker = LocalWorker(build_untrained("tiny-llama-bpe", corpus=corpus), AgentConfig(name="a", model="x", lr=0.05))
+    rows = Rows()
+    for prompt, group in zip(PROMPTS, worker.generate(PROMPTS, 2, seed=0)):
+        for adv, s in zip((1.0, -1.0), group):
+            rows.add(prompt=prompt, response_ids=s.token_ids, objective="gspo", advantage=adv, is_self=True)
+    worker.update(rows, spec(minibatch_size=4), seed=0)
+    worker.save_pretrained(tmp_path / "a")  # the model and, beside it, training_state.pt
+    fresh = LocalWorker(build_untrained("tiny-llama-bpe", corpus=corpus), AgentConfig(name="a", model="x", lr=0.05))
+    fresh.restore(str(tmp_path / "a"))
+    saved, restored = worker.optimizer.state_dict(), fresh.optimizer.state_dict()
+    assert all(torch.equal(saved["state"][i]["exp_avg"], restored["state"][i]["exp_avg"]) for i in saved["state"])
+    assert fresh.scheduler.last_epoch == worker.scheduler.last_epoch == 1
+    (tmp_path / "a" / "training_state.pt").unlink()  # a checkpoint from before: the state in trainer_state.pt
+    fresh.restore(str(tmp_path / "a"), worker.state_dict())
+    with pytest.raises(ValueError, match="no training_state.pt"):
+        fresh.restore(str(tmp_path / "a"))

@@ -39,6 +39,7 @@ _DEFAULT_TASK_KWARGS: dict[str, Any] = dict(min_terms=2, max_terms=3, min_digits
 
 PRECISIONS = ("fp32", "bf16")
 LR_SCHEDULERS = ("constant", "linear", "cosine")
+BACKENDS = ("local", "ray")
 
 
 @dataclass
@@ -178,8 +179,13 @@ class AgentConfig:
     max_prompt_tokens: int = 256
     # padded tokens per scoring/training micro-batch: trades memory for speed
     token_budget: int = 8192
-    # "cpu", "cuda", "cuda:1", ...; None = cuda if available else cpu
+    # "cpu", "cuda", "cuda:1", ...; None = cuda if available else cpu (under Ray: in the actor,
+    # which sees only the GPUs num_gpus reserved for it)
     device: str | None = None
+    # backend=ray: CPUs reserved for this agent's actor, also its torch threads
+    num_cpus: float = 1.0
+    # backend=ray: GPUs reserved for this agent's actor; a fraction (0.5) lets agents share one GPU
+    num_gpus: float = 0.0
 
 
 def _default_agents() -> list[AgentConfig]:
@@ -200,6 +206,17 @@ class LoggingConfig:
     progress: bool = True
     # also keep every step's rollout pool as pools/step_<N>.jsonl (the latest is always kept)
     dump_pools: bool = False
+
+
+@dataclass
+class RayConfig:
+    """Where the `ray` backend runs its actors."""
+
+    # None: start a local Ray on this machine's cores and stop it at the end of the run; "auto":
+    # join the cluster that `ray start --head` started; "ray://host:port": a remote cluster
+    address: str | None = None
+    # seconds to wait for every agent's resources (CPUs, GPUs) before failing with what is missing
+    placement_timeout: float = 60.0
 
 
 @dataclass
@@ -224,6 +241,15 @@ class TrainConfig:
     agents: list[AgentConfig] = field(default_factory=_default_agents)
     # TensorBoard, plots, progress bar
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    # where the agents run: "local" (all in this process, one after another) or "ray" (one Ray
+    # actor per agent, all generating and all updating at the same time; agents.N.num_cpus/num_gpus)
+    backend: str = "local"
+    # torch threads of this process; with backend=local every agent computes on them. 1 by
+    # measurement: 2 threads are 1.27x faster idle but collapse 10x and worse when any other
+    # process competes for a core (docs/performance.md, "Threads")
+    threads: int = 1
+    # backend=ray: which cluster
+    ray: RayConfig = field(default_factory=RayConfig)
 
 
 # ---------------------------------------------------------------------------------------------

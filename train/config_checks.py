@@ -10,7 +10,7 @@ import dataclasses
 import math
 from typing import Any
 
-from train.config import (LR_SCHEDULERS, PRECISIONS, AgentConfig, ConfigError, TrainConfig, resolve_algo,
+from train.config import (BACKENDS, LR_SCHEDULERS, PRECISIONS, AgentConfig, ConfigError, TrainConfig, resolve_algo,
                           resolve_device)
 
 
@@ -29,6 +29,7 @@ def validate_config(cfg: TrainConfig, *, check_hardware: bool = True) -> None:
         problems.need(math.isfinite(value), key, f"{value} must be a finite number")
     problems.need(0 <= cfg.seed < 2**63, "seed", f"{cfg.seed} must be a non-negative integer below 2**63")
     _check_schedule(cfg, problems)
+    _check_backend(cfg, problems)
     _check_env(cfg, problems)
     _check_agents(cfg, problems, check_hardware)
     _check_algo(cfg, problems)
@@ -47,6 +48,18 @@ def _check_schedule(cfg: TrainConfig, problems: Problems) -> None:
     need(s.save_every >= 0, "schedule.save_every", f"{s.save_every} must be >= 0 (0 = only at the end)")
     need(s.keep_checkpoints >= 1, "schedule.keep_checkpoints", f"{s.keep_checkpoints} must be >= 1")
     need(s.max_nan_skips >= 0, "schedule.max_nan_skips", f"{s.max_nan_skips} must be >= 0")
+
+
+def _check_backend(cfg: TrainConfig, problems: Problems) -> None:
+    need = problems.need
+    need(cfg.backend in BACKENDS, "backend", f"{cfg.backend!r} must be one of {BACKENDS}")
+    need(cfg.threads >= 1, "threads", f"{cfg.threads} must be >= 1")
+    need(cfg.ray.placement_timeout > 0, "ray.placement_timeout", f"{cfg.ray.placement_timeout} must be > 0")
+    if cfg.backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            problems.append(("backend", "backend=ray needs Ray: pip install 'hacrl[ray]' (or use backend=local)"))
 
 
 def _check_env(cfg: TrainConfig, problems: Problems) -> None:
@@ -89,7 +102,12 @@ def _check_agents(cfg: TrainConfig, problems: Problems, check_hardware: bool) ->
         need(ag.token_budget >= ag.max_prompt_tokens + ag.max_new_tokens, f"{k}.token_budget",
              f"{ag.token_budget} cannot hold one full sequence (max_prompt_tokens + max_new_tokens = "
              f"{ag.max_prompt_tokens + ag.max_new_tokens}); raise it")
-        if check_hardware and not problems:
+        need(ag.num_cpus > 0, f"{k}.num_cpus", f"{ag.num_cpus} must be > 0")
+        need(ag.num_gpus >= 0, f"{k}.num_gpus", f"{ag.num_gpus} must be >= 0 (a fraction shares a GPU)")
+        if cfg.backend == "ray":
+            need(not (ag.device or "").startswith("cuda") or ag.num_gpus > 0, f"{k}.num_gpus",
+                 f"device {ag.device!r} under backend=ray needs num_gpus > 0 (an actor sees only the GPUs it reserves)")
+        elif check_hardware and not problems:  # under Ray the agent's machine is not this one
             problem = _hardware_problem(ag)
             need(problem is None, f"{k}.precision/device", problem or "")
 

@@ -21,7 +21,8 @@ import torch
 
 from train import core
 from train.pool import Pool, Trajectory, group_external
-from train.views import learner_rows
+from train.views import SharedStep
+from train.workers import WorkerLost, build_workers, call_all, compute_session
 
 
 @dataclass
@@ -66,8 +67,10 @@ def next_prompt_indices(state: TrainerState, count: int, num_problems: int, seed
 
 
 def rollout(workers, prompts: list, num_samples: int, *, seed: int) -> dict[str, list[list]]:
-    """{agent: [P][num_samples] Sample}; each agent gets its own derived seed."""
-    return {w.name: w.generate(prompts, num_samples, seed=seed * 1009 + i) for i, w in enumerate(workers)}
+    """{agent: [P][num_samples] Sample}, all agents at once; each gets its own derived seed."""
+    out = call_all(workers, "generate", [((prompts, num_samples), {"seed": seed * 1009 + i})
+                                         for i in range(len(workers))])
+    return {w.name: samples for w, samples in zip(workers, out)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,17 +98,23 @@ def behaviour_logprobs(workers, prompts: list, samples: dict[str, list[list]], s
     training model over its own ids (EOS included), so an approximate sampler (int8, bf16) changes
     nothing -- but only when a peer reads them (spec.share_pool): otherwise the learner's update
     takes its own from its first forward (`train.update_step`), and no pass is spent here."""
-    out = {}
-    for w in workers:
+    auto = spec.behaviour_logprobs == "auto"
+    exact = call_all(workers, "sampler_logprobs_exact", [((prompts,), {})] * len(workers)) if auto else None
+    out, todo = {}, {}
+    for j, w in enumerate(workers):
         mine = samples[w.name]
-        exact = w.sampler_logprobs_exact(prompts) if spec.behaviour_logprobs == "auto" else [False] * len(prompts)
-        lps = [[list(s.logprobs) if exact[p] else None for s in group] for p, group in enumerate(mine)]
-        todo = [(p, i) for p, group in enumerate(lps) for i, lp in enumerate(group) if lp is None]
-        if spec.share_pool and todo:
-            rescored = w.score([prompts[p] for p, _ in todo], response_ids=[list(mine[p][i].token_ids) for p, i in todo])
-            for (p, i), lp in zip(todo, rescored):
-                lps[p][i] = lp
-        out[w.name] = lps
+        out[w.name] = [[list(s.logprobs) if exact and exact[j][p] else None for s in group]
+                       for p, group in enumerate(mine)]
+        todo[w.name] = [(p, i) for p, group in enumerate(out[w.name]) for i, lp in enumerate(group) if lp is None]
+    scorers = [w for w in workers if todo[w.name]] if spec.share_pool else []
+    if scorers:  # every source re-scores its own samples, all at the same time
+        rescored = call_all(scorers, "score", [
+            (([prompts[p] for p, _ in todo[w.name]],), {"response_ids": [list(samples[w.name][p][i].token_ids)
+                                                                        for p, i in todo[w.name]]})
+            for w in scorers])
+        for w, lps in zip(scorers, rescored):
+            for (p, i), lp in zip(todo[w.name], lps):
+                out[w.name][p][i] = lp
     return out
 
 
@@ -231,12 +240,12 @@ def rl_step(workers, vec, spec, state: TrainerState, *, indices: list[int], grou
     pool = build_pool(problems, prompts, samples, infos, behaviour, step)
     capability, ratios = update_capability(state, rewards, spec)
     metrics = {}
-    with timed(times, "time/update"):
-        for k, w in enumerate(workers):  # learners independent: inputs were all fixed above
-            rows, info = learner_rows(spec, k, names, pool, rewards, ratios, capability, ext)
-            upd = w.update(rows, spec, seed=_seed(seed, step, 2, k))
-            metrics.update({f"{w.name}/{key}": v for key, v in {**info, **upd}.items()
-                            if key not in ("nan_consecutive", "cross_rows")})
+    with timed(times, "time/update"):  # learners independent: inputs were all fixed above
+        shared = workers[0].share(SharedStep(tuple(names), pool, rewards, ratios, capability, tuple(ext)))
+        updates = call_all(workers, "learn", [((shared, k, spec), {"seed": _seed(seed, step, 2, k)})
+                                              for k in range(len(workers))])
+        for w, upd in zip(workers, updates):
+            metrics.update({f"{w.name}/{key}": v for key, v in upd.items() if key not in ("nan_consecutive", "cross_rows")})
             skipped_all = upd["nan_skips"] >= upd.get("updates", 0) > 0
             state.nan_consecutive[w.name] = (state.nan_consecutive.get(w.name, 0) + int(upd["nan_skips"])
                                              if skipped_all else int(upd["nan_consecutive"]))
@@ -252,23 +261,6 @@ def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def build_workers(cfg, agent_dirs: dict[str, str] | None = None) -> list:
-    """One LocalWorker per configured agent (from its checkpoint dir when resuming)."""
-    import agents as agents_lib
-
-    from train.config import resolve_device
-    from train.workers import LocalWorker
-
-    workers = []
-    for a in cfg.agents:
-        source = (agent_dirs or {}).get(a.name, a.model)
-        agent = agents_lib.load(source, device=resolve_device(a), precision=a.precision,
-                                generation_precision=a.generation_precision)
-        agent.name = a.name  # the run's name for it (zoo loaders name agents after the zoo entry)
-        workers.append(LocalWorker(agent, a, total_steps=cfg.schedule.steps))
-    return workers
-
-
 def eval_settings(cfg, i: int, *, k: int | None = None, seed: int | None = None) -> dict:
     """`evaluate_agent` keywords for agent i's held-out eval: the run's eval split, size, verifier
     and k, and the agent's own generation settings."""
@@ -281,20 +273,35 @@ def eval_settings(cfg, i: int, *, k: int | None = None, seed: int | None = None)
 
 
 def evaluate_all(workers, cfg, step: int) -> dict[str, dict]:
-    """Held-out accuracy of every agent ALONE (greedy pass@1 and sampled avg@k)."""
-    return {w.name: w.evaluate(**eval_settings(cfg, i)) for i, w in enumerate(workers)}
+    """Held-out accuracy of every agent ALONE (greedy pass@1 and sampled avg@k), all at once."""
+    out = call_all(workers, "evaluate", [((), eval_settings(cfg, i)) for i in range(len(workers))])
+    return {w.name: r for w, r in zip(workers, out)}
 
 
 def train(cfg, *, resume: str | None = None) -> dict:
     """Run (or resume) one experiment; returns {"run_dir", "start", "end", "change"}: held-out
     accuracies of every agent alone and their changes."""
-    from tqdm.auto import tqdm
-
     from train.config import resolve_algo, resolved_config
 
     cfg = resolved_config(cfg)  # what the run prints and saves is what it uses
     spec = resolve_algo(cfg)
-    run, state, workers, vec, external = start_run(cfg, resume or cfg.resume)
+    with compute_session(cfg):
+        run, state, workers, vec, external = start_run(cfg, resume or cfg.resume)
+        try:
+            run_steps(cfg, spec, run, state, workers, vec, external)
+        except WorkerLost as lost:
+            raise RuntimeError(f"{lost}. The run stopped during step {state.step + 1}; {last_checkpoint(run)}. "
+                               f"Continue it with: python train/hacpo.py --resume {run.path}") from None
+        finally:
+            for w in workers:
+                w.close()
+        return finish_run(run, cfg, state)
+
+
+def run_steps(cfg, spec, run, state: TrainerState, workers, vec, external) -> None:
+    """Steps state.step+1 .. schedule.steps, with evaluation, logging and checkpoints."""
+    from tqdm.auto import tqdm
+
     P, G = cfg.schedule.prompts_per_step, cfg.schedule.group_size * spec.rollout_multiplier
     if state.step == 0 and not state.first_eval:
         state.first_eval = state.last_eval = evaluate_all(workers, cfg, 0)
@@ -321,7 +328,13 @@ def train(cfg, *, resume: str | None = None) -> dict:
         if last or _due(state.step, cfg.schedule.save_every):
             save_checkpoint(run, state, workers)
     bar.close()
-    return finish_run(run, cfg, state)
+
+
+def last_checkpoint(run) -> str:
+    from train.checkpoint import list_checkpoints
+
+    saved = list_checkpoints(run.checkpoints_dir)
+    return f"the last checkpoint is {saved[-1][1]}" if saved else "no checkpoint was saved yet"
 
 
 def start_run(cfg, resume: str | None):
@@ -350,8 +363,8 @@ def start_run(cfg, resume: str | None):
     torch.manual_seed(cfg.seed)
     workers = build_workers(cfg, agent_dirs)
     if point is not None:
-        for w in workers:
-            w.load_state_dict(point.state["workers"][w.name])
+        legacy = point.state.get("workers", {})  # checkpoints that kept optimizer states in one file
+        call_all(workers, "restore", [((str(agent_dirs[w.name]), legacy.get(w.name)), {}) for w in workers])
         restore_rng(point.state["rng"])
     return run, state, workers, vec, external
 
@@ -368,9 +381,8 @@ def eval_metrics(results: dict[str, dict]) -> dict[str, float]:
 def save_checkpoint(run, state: TrainerState, workers) -> None:
     from train.resume import capture_rng
 
-    run.save_checkpoint(state.step, {w.name: w for w in workers},
-                        {"trainer": state.__dict__, "rng": capture_rng(),
-                         "workers": {w.name: w.state_dict() for w in workers}})
+    # each worker writes its own model and training state (under Ray: from its actor)
+    run.save_checkpoint(state.step, {w.name: w for w in workers}, {"trainer": state.__dict__, "rng": capture_rng()})
 
 
 def stop_if_stuck(run, state: TrainerState, workers, max_nan_skips: int) -> None:

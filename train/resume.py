@@ -28,7 +28,8 @@ from train.run_dir import locate_run
 
 #: Keys (fnmatch patterns over dotted keys) a resume may change; each is recorded in resumes.jsonl.
 RESUMABLE = ("schedule.steps", "schedule.eval_every", "schedule.save_every", "schedule.keep_checkpoints",
-             "schedule.max_nan_skips", "logging.*", "agents.*.device", "agents.*.token_budget")
+             "schedule.max_nan_skips", "logging.*", "agents.*.device", "agents.*.token_budget", "backend", "threads",
+             "ray.*", "agents.*.num_cpus", "agents.*.num_gpus")
 #: Where the run lives, not what it trains: never compared.
 LOCATION = ("output_dir", "run_name", "resume")
 

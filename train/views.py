@@ -6,6 +6,7 @@ learner's update (`train.update_step`) does the tokenising and the math.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -13,6 +14,19 @@ from train import core
 from train.algorithms import AlgoSpec, learns_from_peers
 from train.pool import Pool, Trajectory, group_external
 from train.update_step import LearnerRow
+
+
+@dataclass(frozen=True)
+class SharedStep:
+    """What every learner reads in one step: the pool and the step's reward array and capability.
+    Plain data, so it crosses to a worker process once per step (Ray's object store)."""
+
+    names: tuple[str, ...]  # agents, in the order of the rewards' agent axis
+    pool: Pool
+    rewards: torch.Tensor  # (P, n, G)
+    ratios: torch.Tensor  # (n, n) clipped capability ratios r[k, j]
+    capability: torch.Tensor  # (n,)
+    external: tuple[Trajectory, ...] = ()
 
 
 def advantages(spec: AlgoSpec, k: int, rewards: torch.Tensor, ratios: torch.Tensor, share: bool) -> torch.Tensor:
@@ -28,12 +42,11 @@ def advantages(spec: AlgoSpec, k: int, rewards: torch.Tensor, ratios: torch.Tens
     return adv
 
 
-def learner_rows(spec: AlgoSpec, k: int, names: Sequence[str], pool: Pool, rewards: torch.Tensor,
-                 ratios: torch.Tensor, capability: torch.Tensor, external: Sequence[Trajectory] = ()
-                 ) -> tuple[list[LearnerRow], dict[str, float]]:
+def learner_rows(spec: AlgoSpec, k: int, step: SharedStep) -> tuple[list[LearnerRow], dict[str, float]]:
     """Learner k's rows: its own samples, then (per the algorithm) peers' and external ones, and
-    {"adv/peer_positive_share", "cross_rows"}. rewards (P, n, G) and ratios (n, n) are the step's."""
-    share = learns_from_peers(spec, k, capability)
+    {"adv/peer_positive_share", "cross_rows"}."""
+    names, pool, rewards, ratios, external = step.names, step.pool, step.rewards, step.ratios, step.external
+    share = learns_from_peers(spec, k, step.capability)
     adv = advantages(spec, k, rewards, ratios, share)
     own_kind = "grpo" if spec.objective == "grpo" else "gspo"
     rows = [LearnerRow(r, own_kind, float(adv[r.prompt_index, k, r.sample_index]), is_self=True,

@@ -1,21 +1,28 @@
 """Agents behind a worker interface, so the trainer never touches a model directly.
 
-`AgentWorker` is what the loop calls: generate / score / update / save / load / state_dict.
-`LocalWorker` runs in this process.  Everything crossing the interface is plain data (lists of
-strings, ids, floats; `LearnerRow`s of pool records; the frozen `AlgoSpec`), so a worker in
-another process or on another device can wrap the same `LocalWorker` without any change to the
-math in `train/update_step.py`.
+`AgentWorker` is what the loop calls: generate / score / learn / evaluate / save_pretrained /
+restore. `LocalWorker` runs in this process; `train.ray_backend.RayWorker` runs the same
+`LocalWorker` inside a Ray actor. Everything crossing the interface is plain data (lists of
+strings, ids, floats; the step's `SharedStep` of pool records; the frozen `AlgoSpec`), and the
+loop calls every worker at once through `call_all` (`submit`, then `result`): Ray actors run
+those calls in parallel, local workers one after another.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 
 from train.update_step import LearnerRow, score_rows, update_policy
+from train.views import SharedStep, learner_rows
+
+#: A worker's optimizer, lr schedule and KL reference, beside its HF files in a checkpoint.
+TRAINING_STATE = "training_state.pt"
 
 
 @runtime_checkable
@@ -37,24 +44,53 @@ class AgentWorker(Protocol):
         """Per prompt: are the log-probs `generate` returns for it the training model's own (within
         fp32 rounding), so the trainer may use them as behaviour log-probs without re-scoring?"""
 
-    def update(self, rows: Sequence[LearnerRow], spec: Any, *, seed: int) -> dict[str, float]:
-        """One training step's optimizer updates on `rows` under `spec` (the run's `AlgoSpec`,
-        minibatch_size set); returns metrics."""
+    def learn(self, step: SharedStep, k: int, spec: Any, *, seed: int) -> dict[str, float]:
+        """As learner k of `step`: build its rows from the pool (`train.views`) and run the step's
+        optimizer updates under `spec` (the run's `AlgoSpec`); returns metrics."""
 
     def evaluate(self, env_id: str, split: str, **kwargs: Any) -> dict:
         """Held-out accuracy of this agent alone (`train.evaluate.evaluate_agent` keywords), as
         `train.evaluate.scores` keeps it: aggregates plus per-problem scores (plain lists)."""
 
-    def save(self, path: str) -> None:
-        """Write the model as a plain Hugging Face directory."""
+    def save_pretrained(self, path: str) -> None:
+        """Write the model as a plain Hugging Face directory, and its training state beside it."""
 
-    def load(self, path: str) -> None:
-        """Load model weights saved by `save` (same architecture)."""
+    def restore(self, path: str, legacy_state: dict | None = None) -> None:
+        """Load the training state `save_pretrained` wrote into `path` (weights are loaded when the
+        worker is built from that directory); `legacy_state`: a checkpoint's older in-file copy."""
 
-    def state_dict(self) -> dict:
-        """Optimizer (and any other training) state for checkpoints."""
+    def submit(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Start `method(*args, **kwargs)`; the returned handle's `result()` gives its value."""
 
-    def load_state_dict(self, state: dict) -> None: ...
+    def share(self, obj: Any) -> Any:
+        """`obj` as an argument every worker of the run reads (stored once for all)."""
+
+    def close(self) -> None:
+        """Release the worker's process and resources at the end of the run."""
+
+
+class WorkerLost(RuntimeError):
+    """An agent's worker process died (killed, out of memory, or its node went away)."""
+
+    def __init__(self, name: str, reason: str):
+        self.name, self.reason = name, reason
+        super().__init__(f"agent {name!r}: its worker process died ({reason})")
+
+
+class Done:
+    """The handle of a call that already ran (a local worker runs a call when it is submitted)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+
+def call_all(workers: Sequence[AgentWorker], method: str, calls: Sequence[tuple[tuple, dict]]) -> list:
+    """`method` on every worker with its own (args, kwargs), all started before any is awaited."""
+    pending = [w.submit(method, *args, **kwargs) for w, (args, kwargs) in zip(workers, calls, strict=True)]
+    return [p.result() for p in pending]
 
 
 class LocalWorker:
@@ -110,7 +146,12 @@ class LocalWorker:
         return [exact] * len(prompts)
 
     # -- update --------------------------------------------------------------------------------
-    def update(self, rows, spec, *, seed):
+    def learn(self, step, k, spec, *, seed):
+        rows, info = learner_rows(spec, k, step)
+        return {**info, **self.update(rows, spec, seed=seed)}
+
+    def update(self, rows: Sequence[LearnerRow], spec, *, seed: int) -> dict[str, float]:
+        """The step's optimizer updates on `rows`; returns metrics (lr included)."""
         c = self.config
         if spec.kl_beta > 0 and self.reference is None:
             import copy
@@ -133,24 +174,29 @@ class LocalWorker:
 
         return scores(evaluate_agent(self.agent, env_id, split, **kwargs))
 
-    # -- persistence ---------------------------------------------------------------------------
+    # -- calls and persistence -----------------------------------------------------------------
+    def submit(self, method, *args, **kwargs):
+        return Done(getattr(self, method)(*args, **kwargs))
+
+    def share(self, obj):
+        return obj
+
+    def close(self):
+        pass
+
     def save_pretrained(self, path):
-        """So a worker can be handed to `RunDir.save_checkpoint` like an agent."""
-        return self.agent.save_pretrained(str(path))
-
-    def save(self, path):
+        """The HF model dir plus TRAINING_STATE, so one directory restores this worker wherever
+        it runs (a checkpoint hands workers to `RunDir.save_checkpoint` like agents)."""
         self.agent.save_pretrained(str(path))
+        torch.save(self.state_dict(), Path(path) / TRAINING_STATE)
 
-    def load(self, path):
-        from transformers import AutoModelForCausalLM
-
-        loaded = AutoModelForCausalLM.from_pretrained(str(path), torch_dtype=torch.float32)
-        missing = self.agent.model.load_state_dict(loaded.state_dict(), strict=False)
-        if missing.missing_keys:
-            # tied embeddings are saved once; anything else missing means a different architecture
-            untied = [k for k in missing.missing_keys if "lm_head" not in k]
-            if untied:
-                raise ValueError(f"checkpoint {path} does not match agent {self.name!r}: missing {untied[:5]}")
+    def restore(self, path, legacy_state=None):
+        saved = Path(path) / TRAINING_STATE
+        state = torch.load(saved, map_location="cpu", weights_only=True) if saved.is_file() else legacy_state
+        if state is None:
+            raise ValueError(f"{path} holds no {TRAINING_STATE} and the checkpoint no optimizer state for "
+                             f"agent {self.name!r}; it was not written by a hacrl checkpoint")
+        self.load_state_dict(state)
 
     def state_dict(self):
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
@@ -168,6 +214,48 @@ class LocalWorker:
 
             self.reference = copy.deepcopy(self.agent.model).eval().requires_grad_(False)
             self.reference.load_state_dict(state["reference"])
+
+
+def local_worker(config, source: str, *, total_steps: int) -> LocalWorker:
+    """A LocalWorker for agent `config` (an `AgentConfig`), its model loaded from `source` (the
+    configured model, or its directory in a checkpoint)."""
+    import agents as agents_lib
+
+    from train.config import resolve_device
+
+    agent = agents_lib.load(source, device=resolve_device(config), precision=config.precision,
+                            generation_precision=config.generation_precision)
+    agent.name = config.name  # the run's name for it (zoo loaders name agents after the zoo entry)
+    return LocalWorker(agent, config, total_steps=total_steps)
+
+
+@contextlib.contextmanager
+def compute_session(cfg):
+    """This process's torch threads set to cfg.threads (restored after), and for backend=ray a
+    Ray session around the run."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        if cfg.backend == "ray":
+            from train.ray_backend import ray_session
+
+            with ray_session(cfg):
+                yield
+        else:
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def build_workers(cfg, agent_dirs: dict[str, str] | None = None) -> list:
+    """One worker per configured agent (from its checkpoint dir when resuming): in this process
+    (backend=local), or each in its own Ray actor (backend=ray; Ray must be started)."""
+    sources = {a.name: str((agent_dirs or {}).get(a.name, a.model)) for a in cfg.agents}
+    if cfg.backend == "ray":
+        from train.ray_backend import ray_workers
+
+        return ray_workers(cfg, sources)
+    return [local_worker(a, sources[a.name], total_steps=cfg.schedule.steps) for a in cfg.agents]
 
 
 def lr_schedule(optimizer, config, total_steps: int, *, steps_done: int = 0):

@@ -1,0 +1,106 @@
+"""`bench/throughput.py --backend ray`: the trainer's real step under backend=local and backend=ray.
+
+Cases: the embedded default (2 agents) and configs/three_agents.yaml, each as the trainer runs it
+(warm-started zoo agents, P=32 x G=8, their own response lengths), under
+  local  threads=2   the local backend at two torch threads (the old default)
+  local  threads=1   the local backend at one thread (the default since the backends came)
+  ray              one actor per agent, num_cpus=1 each (a local Ray with the machine's cores)
+each idle and with one competing CPU-bound process (`python -c "while True: pass"`) beside it.
+Every case runs in a fresh child process; cases are interleaved repeat by repeat, so a slow drift
+of the host hits every case alike; the table gives medians over repeats of each case's median
+step. The two backends do the same work step for step (tests/test_ray_backend.py: bit for bit).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PRESETS = {"default": "configs/default.yaml", "three_agents": "configs/three_agents.yaml"}
+SETUPS = (("local", 2), ("local", 1), ("ray", 1))
+
+
+@dataclass(frozen=True)
+class BackendCase:
+    preset: str = "default"
+    backend: str = "local"
+    threads: int = 1  # local: torch threads of the trainer; ray: num_cpus (and threads) per actor
+    busy: bool = False  # one competing CPU-bound process
+    steps: int = 3
+    warmup: int = 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.preset} {self.backend} {self.threads}t{' +1 busy' if self.busy else ''}"
+
+
+def run_backend_case(case: BackendCase) -> dict:
+    """warmup + steps RL steps of the preset under the case's backend; seconds per step."""
+    from train.config import load_config, resolve_algo, resolved_config
+    from train.loop import TrainerState, next_prompt_indices, rl_step
+    from train.workers import build_workers, compute_session
+    from train.preflight import preflight
+
+    overrides = [f"backend={case.backend}", f"threads={case.threads}", f"schedule.steps={case.warmup + case.steps}"]
+    overrides += [f"agents.{i}.num_cpus={case.threads}" for i in range(3 if case.preset == "three_agents" else 2)]
+    cfg = resolved_config(load_config(str(REPO / PRESETS[case.preset]), overrides))
+    spec, state, seconds = resolve_algo(cfg), TrainerState(), []
+    with compute_session(cfg):
+        vec, _ = preflight(cfg, check_models=False)
+        workers = build_workers(cfg)
+        try:
+            for _ in range(case.warmup + case.steps):
+                indices = next_prompt_indices(state, cfg.schedule.prompts_per_step, vec.num_problems, cfg.seed)
+                start = time.perf_counter()
+                rl_step(workers, vec, spec, state, indices=indices, group=cfg.schedule.group_size, seed=cfg.seed)
+                seconds.append(time.perf_counter() - start)
+                state.step += 1
+        finally:
+            for w in workers:
+                w.close()
+    return {"case": asdict(case), "seconds": seconds, "median": statistics.median(seconds[case.warmup:])}
+
+
+def _child(case: BackendCase) -> dict:
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if case.busy else None
+    try:
+        out = subprocess.run([sys.executable, str(REPO / "bench" / "throughput.py"), "--child", "backend",
+                              json.dumps(asdict(case))], capture_output=True, text=True, cwd=REPO)
+    finally:
+        if burner is not None:
+            burner.kill()
+            burner.wait()
+    if out.returncode != 0:
+        raise RuntimeError(f"case {case.label} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def part_backends(presets: list[str], repeats: int, steps: int, warmup: int) -> list[dict]:
+    cases = [BackendCase(preset, backend, threads, busy, steps, warmup)
+             for preset in presets for busy in (False, True) for backend, threads in SETUPS]
+    runs: dict[str, list[float]] = {c.label: [] for c in cases}
+    raw = []
+    for r in range(repeats):
+        for c in cases:
+            result = _child(c)
+            raw.append(result)
+            runs[c.label].append(result["median"])
+            print(f"repeat {r + 1}: {c.label}: median {result['median']:.2f} s, steps "
+                  f"{[round(x, 2) for x in result['seconds']]}", flush=True)
+    med = {label: statistics.median(v) for label, v in runs.items()}
+    print(f"\n### Seconds per RL step, backend=local vs backend=ray, medians of {repeats} interleaved repeats "
+          f"(each the median of {steps} steps after {warmup} warm-up)\n")
+    print("| preset | setup | idle | with one busy process | busy / idle | ray / local 2t (idle) |\n|---|---|---|---|---|---|")
+    for preset in presets:
+        base = med[BackendCase(preset, "local", 2).label]
+        for backend, threads in SETUPS:
+            idle, busy = med[BackendCase(preset, backend, threads).label], med[BackendCase(preset, backend, threads, True).label]
+            name = f"{backend}, {threads} thread{'s' if threads > 1 else ''}" + (" per actor" if backend == "ray" else "")
+            print(f"| {preset} | {name} | {idle:.2f} | {busy:.2f} | {busy / idle:.2f} | {idle / base:.2f} |")
+    return raw
