@@ -18,6 +18,9 @@ process (unless --in-process) so its peak RSS is its own.
 Run: python bench/throughput.py                 (full: trl + phases + scaling, PNG in docs/)
      python bench/throughput.py --quick         (seconds-long smoke run, tiny shapes, in-process)
      python bench/throughput.py --parts trl     (one part)
+     python bench/throughput.py --backend ray   (the real default and three-agent steps under
+                                                 backend=local and backend=ray, idle and beside a
+                                                 busy process: bench/throughput_backends.py)
 """
 
 from __future__ import annotations
@@ -314,8 +317,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--plot", default=None,
                         help="scaling PNG path (default docs/throughput_scaling.png; none with --quick)")
     parser.add_argument("--json", default="", help="also write every raw result to this JSON file")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="ray: compare backend=ray with backend=local on the real presets (no other part runs)")
+    parser.add_argument("--presets", default="default,three_agents", help="--backend ray: comma list of presets")
+    parser.add_argument("--repeats", type=int, default=3, help="--backend ray: interleaved repeats of every case")
     parser.add_argument("--child", nargs=2, metavar=("SIDE", "CASE_JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child and args.child[0] == "backend":
+        from bench.throughput_backends import BackendCase, run_backend_case
+
+        print(json.dumps(run_backend_case(BackendCase(**json.loads(args.child[1])))))
+        return {}
     if args.child:  # one case in this fresh process; the result is the last stdout line
         side, case = args.child[0], json.loads(args.child[1])
         case = Case(**{**case, "agents": tuple(case["agents"]), "model_dirs": tuple(case["model_dirs"])})
@@ -337,6 +349,16 @@ def main(argv: list[str] | None = None) -> dict:
           f"{os.cpu_count()} cpus, {platform.processor() or platform.machine()}; load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {time.strftime('%Y-%m-%d %H:%M %Z')}", flush=True)
     out: dict = {"args": vars(args)}
+    if args.backend == "ray":
+        from bench.throughput_backends import PRESETS, part_backends
+
+        presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+        if not presets or set(presets) - set(PRESETS):
+            parser.error(f"--presets: choose from {', '.join(PRESETS)}")
+        out["backends"] = part_backends(presets, args.repeats, args.steps, args.warmup)
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=1))
+        return out
     with tempfile.TemporaryDirectory(prefix="hacrl-throughput-") as tmp:
         if "trl" in parts:
             model_dir = str(Path(tmp) / base.agents[0])  # one saved copy: both trainers load these weights
