@@ -4,7 +4,8 @@ Cases: the embedded default (2 agents) and configs/three_agents.yaml, each as th
 (warm-started zoo agents, P=32 x G=8, their own response lengths), under
   local  threads=2   the local backend at two torch threads (the old default)
   local  threads=1   the local backend at one thread (the default since the backends came)
-  ray              one actor per agent, num_cpus=1 each (a local Ray with the machine's cores)
+  ray              one actor per agent, one torch thread each, num_cpus = 1 (or the machine's
+                   cores split among the agents when they outnumber them), a local Ray
 each idle and with one competing CPU-bound process (`python -c "while True: pass"`) beside it.
 Every case runs in a fresh child process; cases are interleaved repeat by repeat, so a slow drift
 of the host hits every case alike; the table gives medians over repeats of each case's median
@@ -14,6 +15,7 @@ step. The two backends do the same work step for step (tests/test_ray_backend.py
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -47,8 +49,12 @@ def run_backend_case(case: BackendCase) -> dict:
     from train.workers import build_workers, compute_session
     from train.preflight import preflight
 
+    n = 3 if case.preset == "three_agents" else 2
+    # Ray: each actor one torch thread; its CPU share is the machine's cores split among the
+    # agents when they outnumber the cores (3 agents on 2 cores: 0.67 each)
+    share = min(float(case.threads), int(1000 * (os.cpu_count() or 1) / n) / 1000)  # 0.666, summing to <= the cores
     overrides = [f"backend={case.backend}", f"threads={case.threads}", f"schedule.steps={case.warmup + case.steps}"]
-    overrides += [f"agents.{i}.num_cpus={case.threads}" for i in range(3 if case.preset == "three_agents" else 2)]
+    overrides += [f"agents.{i}.num_cpus={share}" for i in range(n)]
     cfg = resolved_config(load_config(str(REPO / PRESETS[case.preset]), overrides))
     spec, state, seconds = resolve_algo(cfg), TrainerState(), []
     with compute_session(cfg):

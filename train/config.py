@@ -182,7 +182,8 @@ class AgentConfig:
     # "cpu", "cuda", "cuda:1", ...; None = cuda if available else cpu (under Ray: in the actor,
     # which sees only the GPUs num_gpus reserved for it)
     device: str | None = None
-    # backend=ray: CPUs reserved for this agent's actor, also its torch threads
+    # backend=ray: CPUs reserved for this agent's actor; its torch threads are this rounded down
+    # (at least 1), so 0.5 lets two one-thread agents share a core
     num_cpus: float = 1.0
     # backend=ray: GPUs reserved for this agent's actor; a fraction (0.5) lets agents share one GPU
     num_gpus: float = 0.0
