@@ -213,8 +213,9 @@ class LoggingConfig:
 class RayConfig:
     """Where the `ray` backend runs its actors."""
 
-    # None: start a local Ray on this machine's cores and stop it at the end of the run; "auto":
-    # join the cluster that `ray start --head` started; "ray://host:port": a remote cluster
+    # None: join the cluster `ray start` runs on this machine, else start a local Ray on this
+    # machine's cores and stop it at the end of the run; "auto": join that cluster (or fail);
+    # "ray://host:port": a remote cluster
     address: str | None = None
     # seconds to wait for every agent's resources (CPUs, GPUs) before failing with what is missing
     placement_timeout: float = 60.0

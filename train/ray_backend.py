@@ -26,8 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 @contextlib.contextmanager
 def ray_session(cfg) -> Iterator[None]:
-    """Ray for the run: a running cluster when cfg.ray.address names one ("auto", "ray://..."),
-    else a local one on this machine's cores, without dashboard, that is shut down at the end."""
+    """Ray for the run: the cluster cfg.ray.address names ("auto", "ray://..."), else one that
+    `ray start` runs on this machine, else a local one on this machine's cores, without dashboard,
+    shut down at the end of the run (a cluster the run joined is left running)."""
     import ray
 
     started = False
@@ -35,6 +36,8 @@ def ray_session(cfg) -> Iterator[None]:
         quiet = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR", configure_logging=True)
         if cfg.ray.address:
             ray.init(address=cfg.ray.address, **quiet)
+        elif _local_cluster_running() and _join_local_cluster(quiet):
+            pass  # `ray start --head` on this machine: the run joins it, as `ray.address=auto` would
         else:
             # actors of a local Ray import this checkout even when it is not pip-installed
             path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
@@ -45,6 +48,21 @@ def ray_session(cfg) -> Iterator[None]:
     finally:
         if started:
             ray.shutdown()
+
+
+def _local_cluster_running() -> bool:
+    """A cluster started on this machine with `ray start` (or RAY_ADDRESS set by the user)."""
+    return bool(os.environ.get("RAY_ADDRESS")) or Path("/tmp/ray/ray_current_cluster").is_file()
+
+
+def _join_local_cluster(quiet: dict) -> bool:
+    import ray
+
+    try:
+        ray.init(address="auto", **quiet)
+    except ConnectionError:  # a stale marker of a stopped cluster: start our own
+        return False
+    return True
 
 
 class AgentActor:
