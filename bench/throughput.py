@@ -299,7 +299,7 @@ def _plot_scaling(results: dict[str, list[dict]], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: P=2 G=2 T=4, 1 timed step, in-process")
     parser.add_argument("--parts", default="trl,phases,scaling", help="comma list of trl, phases, scaling")
@@ -322,6 +322,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--presets", default="default,three_agents", help="--backend ray: comma list of presets")
     parser.add_argument("--repeats", type=int, default=3, help="--backend ray: interleaved repeats of every case")
     parser.add_argument("--child", nargs=2, metavar=("SIDE", "CASE_JSON"), help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.child and args.child[0] == "backend":
         from bench.throughput_backends import BackendCase, run_backend_case
