@@ -6,6 +6,8 @@ weights, so every mini-batch can be recomputed by hand with `train.core` on the 
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -290,3 +292,55 @@ def test_logp_mismatch_compares_the_sampler_with_the_first_forward(agents_pair):
     metrics = update_policy(agent, RecordingOptimizer(agent.model), rows, spec(minibatch_size=2, shuffle=False),
                             seed=0, max_grad_norm=1e9, max_prompt_tokens=256, max_response_tokens=6, token_budget=4096)
     assert "logp_mismatch" not in metrics
+
+
+def test_optimizer_step_clips_steps_and_skips_a_non_finite_gradient():
+    from train.update_step import optimizer_step
+
+    model = torch.nn.Linear(2, 1, bias=False)
+    model.weight.data = torch.tensor([[1.0, 1.0]])
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    model.weight.grad = torch.tensor([[3.0, 4.0]])  # norm 5, clipped to 1: step (0.6, 0.8)
+    assert optimizer_step(model, opt, max_grad_norm=1.0) == pytest.approx(5.0)
+    assert model.weight.data[0].tolist() == pytest.approx([0.4, 0.2]) and model.weight.grad is None
+    model.weight.grad = torch.tensor([[float("nan"), 1.0]])
+    assert math.isnan(optimizer_step(model, opt, max_grad_norm=1.0))  # no step
+    assert model.weight.data[0].tolist() == pytest.approx([0.4, 0.2]) and model.weight.grad is None
+
+
+def test_each_row_kind_is_scored_by_its_core_function():
+    from train.update_step import ROW_OBJECTIVES, KindRows
+
+    s = spec(alpha=2.0, delta=0.3, delta_step=0.05)
+    new_tokens = torch.tensor([[-1.0, -2.0], [-0.5, -0.1]])
+    mask = torch.ones(2, 2)
+    rows = KindRows(new_mean=core.token_mean(new_tokens, mask), new_tokens=new_tokens, mask=mask,
+                    old_mean=torch.tensor([-1.4, -0.4]), old_tokens=torch.tensor([[-1.1, -2.0], [-0.4, -0.2]]),
+                    advantages=torch.tensor([1.0, -0.5]), coef=torch.tensor([2.0, 0.5]))
+    want = {
+        "gspo": core.gspo_self_objective(rows.new_mean, rows.old_mean, rows.advantages, s.eps_low, s.eps_high),
+        "grpo": core.grpo_token_objective(new_tokens, rows.old_tokens, mask, rows.advantages, s.grpo_eps_low,
+                                          s.grpo_eps_high),
+        "cross": core.cross_objective(rows.new_mean, rows.old_mean, rows.advantages, rows.coef, alpha=2.0, delta=0.3,
+                                      delta_step=0.05, m=3, clip=True, stepwise=True),
+    }
+    for kind, (objective, metrics) in want.items():
+        got, got_metrics = ROW_OBJECTIVES[kind].score(rows, s, 3)
+        assert torch.equal(got, objective) and got_metrics == metrics
+        assert ROW_OBJECTIVES[kind].low in metrics and ROW_OBJECTIVES[kind].high in metrics
+    assert want["cross"][1]["clip/cross_lower_bound"] == pytest.approx(1 - 0.3 + 3 * 0.05)  # m is passed through
+
+
+def test_minibatch_order_is_a_seeded_permutation_or_self_rows_first():
+    from train.update_step import minibatch_order
+
+    rows = Rows()
+    for i in range(6):
+        if i % 2:
+            rows.add(prompt="p", response=f"#### {i}", objective="cross", advantage=0.0, old_mean_logp=-1.0)
+        else:
+            rows.add(prompt="p", response_ids=[5, i + 1], objective="gspo", advantage=0.0, old_mean_logp=-1.0)
+    assert minibatch_order(rows, shuffle=False, seed=0) == [0, 2, 4, 1, 3, 5]
+    first = minibatch_order(rows, shuffle=True, seed=7)
+    assert sorted(first) == list(range(6)) and first == minibatch_order(rows, shuffle=True, seed=7)
+    assert first != minibatch_order(rows, shuffle=True, seed=8)
