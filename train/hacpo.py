@@ -4,11 +4,13 @@
     python train/hacpo.py --config configs/smoke.yaml       # a preset
     python train/hacpo.py --config configs/smoke.yaml --algo.name=gspo schedule.steps=5
     python train/hacpo.py --algo.name gspo --run_name my_gspo      # `--key value` works too
+    python train/hacpo.py --backend=ray                     # one Ray actor per agent, all in parallel
     python train/hacpo.py --resume runs/<run>               # continue an interrupted run (newest intact checkpoint)
     python train/hacpo.py --resume runs/<run>/checkpoints/step_40 --schedule.steps=200   # from that checkpoint
 
-A resumed run uses its own config.yaml; only schedule.steps, the eval and save cadence, logging and
-the agents' devices may change (recorded in <run>/resumes.jsonl). Everything else is refused.
+A resumed run uses its own config.yaml; only schedule.steps, the eval and save cadence, logging, the
+backend and threads, and where each agent runs may change (recorded in <run>/resumes.jsonl).
+Everything else is refused.
 
 Config: one YAML file (`configs/`) plus dotted overrides; see train/config.py for every key.
 This script holds no math: it parses arguments and calls `train.loop.train`.
