@@ -115,3 +115,15 @@ def test_an_agent_that_cannot_be_placed_fails_at_once_naming_it(tmp_path):
 def test_cuda_under_ray_needs_a_gpu_reserved():
     with pytest.raises(ValueError, match=r"agents\.0\.num_gpus: device 'cuda' under backend=ray needs num_gpus > 0"):
         load_config(SMOKE, ["backend=ray", "agents.0.device=cuda"])
+
+
+def test_actors_get_their_own_cores_only_on_a_local_ray_the_run_started(monkeypatch):
+    import train.ray_backend as rb
+
+    cfg = load_config(SMOKE, ["backend=ray"])
+    monkeypatch.setattr(rb.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert rb._own_cores(cfg) == []  # this module's Ray was started by the test, not by the run
+    monkeypatch.setattr(rb, "_OWN_LOCAL_RAY", [True])
+    assert rb._own_cores(cfg) == [[0], [1]]
+    assert rb._own_cores(load_config(SMOKE, ["backend=ray", "agents.0.num_cpus=0.5"])) == []  # fractions share
+    assert rb._own_cores(load_config(SMOKE, ["backend=ray", "agents.0.num_cpus=2"])) == []  # more than the cores
