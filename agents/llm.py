@@ -24,7 +24,7 @@ from agents.shared_prefix import shared_prefix_logits, split_shared_prefix
 Prompt = Union[str, list[dict]]
 Precision = Literal["fp32", "bf16"]
 GenerationPrecision = Literal["fp32", "bf16", "int8"]
-ENGINES = ("transformers",)
+ENGINES = ("transformers", "vllm")  # "vllm": the optional extra (agents/vllm_engine.py)
 
 
 @dataclass(frozen=True)
@@ -119,9 +119,19 @@ class LLMAgent:
         self.pad_token_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None
                                 else self.eos_token_ids[0])
         gen_prec = generation_precision or precision
-        self.engine: RolloutEngine = TransformersEngine(
-            model, eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
-            autocast_dtype=torch.bfloat16 if gen_prec == "bf16" else None, int8=gen_prec == "int8")
+        if engine == "vllm":
+            if gen_prec == "int8":
+                raise ValueError("generation_precision='int8' is the transformers engine's; with engine='vllm' "
+                                 "use 'fp32' or 'bf16'")
+            from agents.vllm_engine import VLLMEngine
+
+            self.engine: RolloutEngine = VLLMEngine(
+                model, tokenizer, eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
+                dtype="bfloat16" if gen_prec == "bf16" else "float32")
+        else:
+            self.engine = TransformersEngine(
+                model, eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
+                autocast_dtype=torch.bfloat16 if gen_prec == "bf16" else None, int8=gen_prec == "int8")
         self.peak_memory_bytes = 0
         # Score rows that share a prompt with one forward of that prompt (exact; off = plain forward).
         self.share_prompt_forward = True

@@ -238,8 +238,8 @@ def test_save_pretrained_loads_with_plain_transformers(agents, tmp_path) -> None
 
 def test_agent_construction_errors(agents) -> None:
     agent = agents["tiny-llama-bpe"]
-    with pytest.raises(ValueError, match="unknown engine 'vllm'"):
-        LLMAgent(agent.model, agent.tokenizer, name="x", engine="vllm")
+    with pytest.raises(ValueError, match="unknown engine 'sglang'"):
+        LLMAgent(agent.model, agent.tokenizer, name="x", engine="sglang")
     with pytest.raises(ValueError, match="precision must be"):
         LLMAgent(agent.model, agent.tokenizer, name="x", precision="fp8")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="generation_precision must be 'fp32', 'bf16' or 'int8'"):

@@ -170,6 +170,8 @@ def test_missing_file_and_missing_required_agent_fields(tmp_path: Path) -> None:
     (["agents.0.precision=fp16"], "agents.0.precision"),
     (["agents.0.generation_precision=int4"], "agents.0.generation_precision"),
     (["agents.0.top_p=1.5"], "agents.0.top_p"),
+    (["agents.0.engine=sglang"], "must be one of ('transformers', 'vllm')"),
+    (["agents.0.engine=vllm", "agents.0.generation_precision=int8"], "the transformers engine's"),
     (["agents.0.token_budget=100"], "cannot hold one full sequence"),
     (["agents=[]"], "at least one agent"),
     (["algo.minibatch_size=48"], "must divide every learner's batch [512]"),
@@ -224,6 +226,20 @@ def test_hardware_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_config(None, ["agents.0.device=cuda:0"]).agents[0].device == "cuda:0"
     # the same config loads without hardware checks (validating a GPU preset on a CPU box)
     assert load_config(None, ["agents.0.device=cuda"], check_hardware=False).agents[0].device == "cuda"
+
+
+def test_vllm_engine_without_vllm_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import agents.llm
+    import train.config_checks as config_checks
+
+    assert config_checks.ENGINES == agents.llm.ENGINES
+
+    monkeypatch.setattr(config_checks, "_vllm_problem", lambda: "ModuleNotFoundError: No module named 'vllm'")
+    with pytest.raises(ValueError, match=r"agents\.0\.engine.*engine=vllm needs vLLM: pip install 'hacrl\[vllm\]'"):
+        load_config(None, ["agents.0.engine=vllm"])
+    assert load_config(None, ["agents.1.engine=transformers"]).agents[1].engine == "transformers"
+    monkeypatch.setattr(config_checks, "_vllm_problem", lambda: None)
+    assert load_config(None, ["agents.0.engine=vllm"]).agents[0].engine == "vllm"
 
 
 def test_save_and_reload_round_trip(tmp_path: Path) -> None:

@@ -168,6 +168,9 @@ class AgentConfig:
     # recomputes behaviour log-probs with the fp32 training model before any update (only an fp32
     # sampler's own log-probs are reused, algo.behaviour_logprobs)
     generation_precision: str | None = None
+    # rollout engine: "transformers" (built in) or "vllm" (pip install 'hacrl[vllm]'; in-process, weights
+    # synced after every optimizer step, its log-probs re-scored by the training model)
+    engine: str = "transformers"
     # sampling temperature for training rollouts
     temperature: float = 1.0
     # nucleus sampling threshold for training rollouts

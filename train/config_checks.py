@@ -14,6 +14,11 @@ from train.config import (BACKENDS, LR_SCHEDULERS, PRECISIONS, AgentConfig, Conf
                           resolve_device)
 
 
+#: agents.<i>.engine values: agents.llm.ENGINES, copied so reading a config does not import
+#: transformers (tests/test_config.py keeps the two equal)
+ENGINES = ("transformers", "vllm")
+
+
 class Problems(list):
     """(key, what is wrong and the fix) pairs, collected so that one error lists them all."""
 
@@ -95,6 +100,12 @@ def _check_agents(cfg: TrainConfig, problems: Problems, check_hardware: bool) ->
         need(ag.precision in PRECISIONS, f"{k}.precision", f"{ag.precision!r} must be one of {PRECISIONS}")
         need(ag.generation_precision in (None, *PRECISIONS, "int8"), f"{k}.generation_precision",
              f"{ag.generation_precision!r} must be null, one of {PRECISIONS} or 'int8'")
+        need(ag.engine in ENGINES, f"{k}.engine", f"{ag.engine!r} must be one of {ENGINES}")
+        if ag.engine == "vllm":
+            need(ag.generation_precision != "int8", f"{k}.generation_precision",
+                 "'int8' is the transformers engine's; with engine=vllm use null, 'fp32' or 'bf16'")
+            problem = _vllm_problem() if cfg.backend != "ray" else None  # Ray: the actor's machine may differ
+            need(problem is None, f"{k}.engine", f"engine=vllm needs vLLM: pip install 'hacrl[vllm]' ({problem})")
         need(ag.temperature > 0, f"{k}.temperature", f"{ag.temperature} must be > 0")
         need(0 < ag.top_p <= 1, f"{k}.top_p", f"{ag.top_p} must be in (0, 1]")
         need(ag.max_new_tokens >= 1, f"{k}.max_new_tokens", f"{ag.max_new_tokens} must be >= 1")
@@ -110,6 +121,13 @@ def _check_agents(cfg: TrainConfig, problems: Problems, check_hardware: bool) ->
         elif check_hardware and not problems:  # under Ray the agent's machine is not this one
             problem = _hardware_problem(ag)
             need(problem is None, f"{k}.precision/device", problem or "")
+
+
+def _vllm_problem() -> str | None:
+    """None if vLLM imports here, else why not (only asked when an agent wants the vLLM engine)."""
+    from agents.vllm_engine import vllm_available
+
+    return vllm_available()
 
 
 def _check_algo(cfg: TrainConfig, problems: Problems) -> None:

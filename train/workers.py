@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -167,6 +168,12 @@ class LocalWorker:
         invalidate = getattr(self.agent.engine, "invalidate", None)
         if invalidate is not None:
             invalidate()
+        # An engine holding its own weight copy (vLLM) takes the new weights now, timed.
+        sync = getattr(self.agent.engine, "sync_weights", None)
+        if sync is not None:
+            t0 = time.perf_counter()
+            sync()
+            out = {**out, "time/weight_sync": time.perf_counter() - t0}
         return {**out, "learning_rate": lr}
 
     def evaluate(self, env_id, split, **kwargs):
@@ -182,7 +189,9 @@ class LocalWorker:
         return obj
 
     def close(self):
-        pass
+        close = getattr(self.agent.engine, "close", None)  # vLLM: shut its engine down
+        if close is not None:
+            close()
 
     def save_pretrained(self, path):
         """The HF model dir plus TRAINING_STATE, so one directory restores this worker wherever
@@ -224,7 +233,7 @@ def local_worker(config, source: str, *, total_steps: int) -> LocalWorker:
     from train.config import resolve_device
 
     agent = agents_lib.load(source, device=resolve_device(config), precision=config.precision,
-                            generation_precision=config.generation_precision)
+                            generation_precision=config.generation_precision, engine=config.engine)
     agent.name = config.name  # the run's name for it (zoo loaders name agents after the zoo entry)
     return LocalWorker(agent, config, total_steps=total_steps)
 
