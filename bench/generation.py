@@ -11,6 +11,8 @@ after a short warm-up. Rows:
   hf generate fp32   model.generate on the same left-padded batch of 64
   hf generate bf16   the same under bf16 autocast (a like-for-like check of the bf16 row)
   hf per-prompt      model.generate once per prompt (num_return_sequences=8): the naive loop
+  vllm fp32          LLMAgent.generate with engine="vllm" (in-process vLLM, fp32; needs the vllm
+                     extra, run from its own venv; its start-up is timed separately)
 
 Run: python bench/generation.py            (full; tiny zoo model + SmolLM2-135M if installed)
      python bench/generation.py --quick    (seconds-long smoke run)
@@ -68,6 +70,15 @@ def bench_model(label: str, agent: LLMAgent, prompts: list[str], n: int, tokens:
         "hf per-prompt fp32": lambda: sum(_hf_generate(agent, _hf_inputs(agent, [p], 1), tokens, autocast=False,
                                                        num_return_sequences=n) for p in prompts),
     }
+    if methods is not None and "vllm fp32" in methods:  # opt-in: needs the vllm extra
+        vllm = _vllm_agent(label, agent)
+        if vllm is not None:
+            runs["vllm fp32"] = lambda: sum(s.num_tokens for row in vllm.generate(
+                prompts, n=n, max_new_tokens=tokens, min_new_tokens=tokens, seed=0) for s in row)
+            start = time.perf_counter()
+            warm_vllm = vllm.generate(prompts[:2], n=2, max_new_tokens=4, min_new_tokens=4, seed=0)
+            print(f"{label:28s} vllm start + warm-up: {time.perf_counter() - start:.2f} s "
+                  f"({len(warm_vllm)} prompts)", flush=True)
     runs = {k: v for k, v in runs.items() if methods is None or k in methods}
     # Warm-up (allocator, kernels, lazy imports) with a short run of each batched path; the first int8
     # call builds the quantized copy (what a trainer pays once per weight update), timed here.
@@ -92,6 +103,15 @@ def bench_model(label: str, agent: LLMAgent, prompts: list[str], n: int, tokens:
         print(f"{label:28s} {method:20s} {produced:6d} tok {seconds:8.2f} s {produced / seconds:9.0f} tok/s",
               flush=True)
     return rows
+
+
+def _vllm_agent(label: str, agent: LLMAgent) -> LLMAgent | None:
+    """The agent's model behind the vLLM engine, or None (with the reason printed)."""
+    try:
+        return LLMAgent(agent.model, agent.tokenizer, name=agent.name, engine="vllm")
+    except (ImportError, ValueError) as e:  # no vLLM here, or a head size its CPU attention lacks
+        print(f"{label:28s} vllm fp32 skipped: {str(e).splitlines()[0]}", flush=True)
+        return None
 
 
 def main() -> None:
