@@ -319,7 +319,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", default="", help="also write every raw result to this JSON file")
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
                         help="ray: compare backend=ray with backend=local on the real presets (no other part runs)")
-    parser.add_argument("--presets", default="default,three_agents", help="--backend ray: comma list of presets")
+    parser.add_argument("--presets", default="default,three_agents",
+                        help="--backend ray: comma list of default, three_agents, smoke (a seconds-long check)")
     parser.add_argument("--repeats", type=int, default=3, help="--backend ray: interleaved repeats of every case")
     parser.add_argument("--child", nargs=2, metavar=("SIDE", "CASE_JSON"), help=argparse.SUPPRESS)
     return parser

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PRESETS = {"default": "configs/default.yaml", "three_agents": "configs/three_agents.yaml"}
+PRESETS = {"default": "configs/default.yaml", "three_agents": "configs/three_agents.yaml",
+           "smoke": "configs/smoke.yaml"}  # smoke: seconds, for tests/test_bench_throughput_smoke.py
 SETUPS = (("local", 2), ("local", 1), ("ray", 1))
 
 

@@ -50,3 +50,15 @@ def test_throughput_quick_trl_comparison():
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[3] == "2" and cells[4] == "16", row
     assert "ours / TRL = " in text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs the ray extra: pip install -e '.[ray]'")
+def test_backend_comparison_runs_every_setup_idle_and_busy():
+    out = subprocess.run([sys.executable, str(BENCH), "--backend", "ray", "--presets", "smoke", "--repeats", "1",
+                          "--steps", "1", "--warmup", "0"], capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| smoke |")]
+    assert [r.split("|")[2].strip() for r in rows] == ["local, 2 threads", "local, 1 thread",
+                                                      "ray, 1 thread per actor"]
+    assert all(float(r.split("|")[3]) > 0 and float(r.split("|")[4]) > 0 for r in rows)  # idle and busy timed
