@@ -60,5 +60,8 @@ def test_backend_comparison_runs_every_setup_idle_and_busy():
     assert out.returncode == 0, out.stderr[-3000:]
     rows = [line for line in out.stdout.splitlines() if line.startswith("| smoke |")]
     assert [r.split("|")[2].strip() for r in rows] == ["local, 2 threads", "local, 1 thread",
-                                                      "ray, 1 thread per actor"]
-    assert all(float(r.split("|")[3]) > 0 and float(r.split("|")[4]) > 0 for r in rows)  # idle and busy timed
+                                                      "ray, 1 thread per actor",
+                                                      "bound: each agent 1 thread on its own core, trainer free"]
+    assert all(float(r.split("|")[3]) > 0 and float(r.split("|")[4]) > 0 for r in rows[:3])  # idle and busy timed
+    # the bound is the slowest agent of each phase of the local 1-thread step: part of that step
+    assert 0 < float(rows[3].split("|")[3]) < float(rows[1].split("|")[3])
