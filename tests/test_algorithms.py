@@ -37,6 +37,7 @@ def test_registered_variants():
     assert set(algo_names()) == {
         "hacpo", "gspo", "gspo2x", "grpo", "naive", "one_way",
         "no_adv", "no_omega", "alpha0", "no_clip", "no_stepwise",
+        "hacpo_gated", "hacpo_own_guard", "hacpo_centered", "hacpo_far",
     }
 
 
@@ -50,6 +51,13 @@ def test_hacpo_defaults_are_the_papers():
     assert HACPO.share_pool and HACPO.capability_weighted_baseline and HACPO.use_omega
     assert HACPO.cross_clip and HACPO.stepwise and HACPO.objective == "gspo" and HACPO.cross_old_logp == "source"
     assert HACPO.rollout_multiplier == 1 and not HACPO.one_way
+    # the far-pair changes are variants, off in hacpo itself
+    assert (HACPO.cross_gate, HACPO.own_uniform_guard, HACPO.cross_window) == ("all", False, "fixed")
+
+
+def test_hacpo_far_is_the_three_far_pair_changes_together():
+    assert changed_fields(get_algo("hacpo_far")) == {"cross_gate": "positive", "own_uniform_guard": True,
+                                                     "cross_window": "centered"}
 
 
 @pytest.mark.parametrize(
@@ -61,6 +69,9 @@ def test_hacpo_defaults_are_the_papers():
         ("no_clip", {"cross_clip": False}),
         ("no_stepwise", {"stepwise": False}),
         ("one_way", {"one_way": True}),
+        ("hacpo_gated", {"cross_gate": "positive"}),
+        ("hacpo_own_guard", {"own_uniform_guard": True}),
+        ("hacpo_centered", {"cross_window": "centered"}),
     ],
 )
 def test_each_ablation_changes_exactly_one_thing(name, change):

@@ -108,6 +108,14 @@ class AlgoSpec:
     delta: float = 0.2
     delta_step: float = 0.025
 
+    # --- pairs far apart (not in the paper; off in hacpo; docs/variants.md) ------------------------
+    # "positive": a peer's sample enters a learner only with a positive advantage (core.peer_gate)
+    cross_gate: Literal["all", "positive"] = "all"
+    # the learner's own uniform (all-wrong) group gets no negative advantage (core.guard_own_uniform)
+    own_uniform_guard: bool = False
+    # "centered": the cross window is placed at the pair's median log-ratio (core.centered_offsets)
+    cross_window: Literal["fixed", "centered"] = "fixed"
+
     # --- behaviour log-probs (HACPO.md §4.1 step 4) -------------------------------------------------
     # "auto": an agent whose sampler is exact (fp32 sampling from the fp32 training weights, prompt
     # not truncated by max_prompt_tokens) reuses the log-probs its sampler returned: they equal a
@@ -140,7 +148,8 @@ class AlgoSpec:
 
         need(bool(self.name), "name", "must be non-empty")
         for key, choices in (("objective", ("gspo", "grpo")), ("cross_old_logp", ("source", "learner")),
-                             ("behaviour_logprobs", ("auto", "recompute"))):
+                             ("behaviour_logprobs", ("auto", "recompute")), ("cross_gate", ("all", "positive")),
+                             ("cross_window", ("fixed", "centered"))):
             need(getattr(self, key) in choices, key, f"{getattr(self, key)!r} must be one of {choices}")
         need(self.rollout_multiplier >= 1, "rollout_multiplier", f"{self.rollout_multiplier} must be >= 1")
         need(not (self.one_way and not self.share_pool), "one_way",
@@ -264,3 +273,9 @@ _variant("no_omega", "ablation: cross coefficient 1 (omega kept in the baseline)
 _variant("alpha0", "ablation: alpha = 0 (plain sequence importance sampling)", alpha=0.0)
 _variant("no_clip", "ablation: no cross-sample clamp", cross_clip=False)
 _variant("no_stepwise", "ablation: fixed cross window [1 - delta, 1]", stepwise=False)
+_variant("hacpo_gated", "hacpo, peers' samples only with a positive advantage", cross_gate="positive")
+_variant("hacpo_own_guard", "hacpo, no negative advantage for the learner's own all-wrong group",
+         own_uniform_guard=True)
+_variant("hacpo_centered", "hacpo, cross window at the pair's median log-ratio", cross_window="centered")
+_variant("hacpo_far", "hacpo_gated + hacpo_own_guard + hacpo_centered", cross_gate="positive",
+         own_uniform_guard=True, cross_window="centered")

@@ -22,7 +22,7 @@ from torch import Tensor
 __all__ = [
     "positive_rate", "capability_estimate", "capability_ratios", "capability_advantages", "group_advantages",
     "token_mean", "k3_kl", "sequence_ratio", "gspo_self_objective", "stepwise_lower_bound", "cross_objective",
-    "grpo_token_objective", "minibatch_loss",
+    "grpo_token_objective", "minibatch_loss", "guard_own_uniform", "peer_gate", "centered_offsets",
 ]
 
 
@@ -203,6 +203,66 @@ def group_advantages(rewards: Tensor, eps: float) -> Tensor:
         adv = (rewards - mean) / (std + eps)
         uniform = rewards.amax(dim=1, keepdim=True) == rewards.amin(dim=1, keepdim=True)
         return torch.where(uniform, torch.zeros_like(adv), adv)
+
+
+# --------------------------------------------------------------------------------------
+# variants for pairs far apart (not in the paper; switchable, off in `hacpo`: docs/variants.md)
+# --------------------------------------------------------------------------------------
+
+
+def guard_own_uniform(adv: Tensor, rewards: Tensor, learner: int) -> Tensor:
+    """No push-down from peers' successes alone: where the learner's own G rewards of a prompt are
+    all equal (all wrong, typically) its own NEGATIVE advantages become 0, as alone under GSPO:
+
+        A_{k,i} <- 0   if R_{k,1} = ... = R_{k,G}  and  A_{k,i} < 0
+
+    Peers' samples of that prompt keep their advantages (a correct one still pulls the learner up).
+    adv, rewards: (P, n, G). Returns a new tensor. No gradient.
+    """
+    if adv.shape != rewards.shape or adv.ndim != 3:
+        raise ValueError(f"adv and rewards must both be (P, n, G), got {tuple(adv.shape)} and {tuple(rewards.shape)}")
+    with torch.no_grad():
+        own = rewards[:, learner]  # (P, G)
+        uniform = (own.amax(dim=1) == own.amin(dim=1))[:, None]  # (P, 1)
+        out = adv.clone()
+        out[:, learner] = torch.where(uniform & (adv[:, learner] < 0), torch.zeros_like(adv[:, learner]), adv[:, learner])
+    return out
+
+
+def peer_gate(advantages: Tensor) -> Tensor:
+    """Success-gated sharing: a peer's sample enters the learner's update only when its advantage
+    for the learner is positive (for 0/1 rewards: it is correct and the group is not all correct):
+
+        keep_i = [A_i > 0]
+
+    (B,) advantages -> (B,) bool. A learner's own samples are never gated.
+    """
+    return advantages > 0
+
+
+def centered_offsets(learner_mean_logp: Tensor, source_mean_logp: Tensor, source: list) -> Tensor:
+    """Cross window placed from the pair's measured log-ratios ("centered" window): per source j,
+
+        b_kj = median_{i from j} ( mean log pi_k(y_i) - mean log pi_j_old(y_i) ),  measured before the update
+        s~_i = exp(mean log pi_k(y_i) - mean log pi_j_old(y_i) - b_kj)
+
+    and s~ takes the place of s in :func:`cross_objective` (window [lower_m, 1], sg(s~)^alpha). For
+    two close policies b ~ 0 and this is HACPO; for a distant pair (other tokenizer, other size)
+    whose log-ratios all sit far below log(1 - delta), it keeps the fixed window's shape around
+    the pair's typical ratio instead of discarding every peer sample. b is a constant (detached).
+
+    (B,), (B,), B source names -> (B,) offsets b (the median interpolates for an even count).
+    """
+    B = _require_same_1d(learner_mean_logp=learner_mean_logp, source_mean_logp=source_mean_logp)
+    if len(source) != B:
+        raise ValueError(f"source must name the source of each of the {B} rows, got {len(source)}")
+    with torch.no_grad():
+        diff = (learner_mean_logp.double() - source_mean_logp.double())
+        out = torch.zeros_like(diff)
+        for name in dict.fromkeys(source):
+            sel = torch.tensor([s == name for s in source])
+            out[sel] = torch.quantile(diff[sel], 0.5)
+    return out.to(learner_mean_logp.dtype)
 
 
 # --------------------------------------------------------------------------------------

@@ -140,6 +140,21 @@ class OldLogps:
                     self.tokens[i] = lp[r][mask[r].bool()].detach().tolist()
 
 
+def center_cross_window(agent, rows, enc, at, old: OldLogps, *, token_budget: int) -> None:
+    """`cross_window="centered"`: each cross row's pi_old is shifted by its pair's median log-ratio
+    (`core.centered_offsets`), measured by a no-grad pass of the learner before its first update,
+    so the cross window [lower_m, 1] applies to s~ = s / exp(b)."""
+    cross = [i for i, r in enumerate(rows) if r.kind == "cross"]
+    if not cross:
+        return
+    scored = score_rows(agent, enc.select([at[i] for i in cross]), token_budget=token_budget)
+    learner = torch.tensor([sum(lps) / max(len(lps), 1) for lps in scored], dtype=torch.float64)
+    source = torch.tensor([old.mean[i] for i in cross], dtype=torch.float64)
+    offsets = core.centered_offsets(learner, source, [rows[i].record.source for i in cross])
+    for i, b in zip(cross, offsets.tolist()):
+        old.mean[i] += b
+
+
 def reference_logps(agent, rows, enc, at, reference, *, token_budget: int) -> dict[int, list[float]]:
     """Self rows' token log-probs under the frozen KL reference (HACPO.md §10.7)."""
     mine = [i for i, r in enumerate(rows) if r.is_self]
@@ -277,6 +292,8 @@ def update_policy(agent, optimizer, rows: Sequence[LearnerRow], spec, *, seed: i
     order = minibatch_order(rows, spec.shuffle, seed)
     old = OldLogps.before_update(agent, rows, enc, at, set(order[:size]), token_budget=token_budget)
     ref = reference_logps(agent, rows, enc, at, reference if spec.kl_beta > 0 else None, token_budget=token_budget)
+    if spec.cross_window == "centered":
+        center_cross_window(agent, rows, enc, at, old, token_budget=token_budget)
     stats, nan_skips, consecutive = UpdateStats(), 0, 0
     for m, start in enumerate(range(0, n, size)):
         mini = order[start:start + size]

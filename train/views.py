@@ -34,9 +34,10 @@ def advantages(spec: AlgoSpec, k: int, rewards: torch.Tensor, ratios: torch.Tens
     when it learns from peers ([P] eq. 6-7), else its own G samples' group advantages (zeros
     elsewhere)."""
     if share:
-        return core.capability_advantages(rewards, k, ratios, eps=spec.adv_eps, uniform_guard=spec.uniform_guard,
-                                          baseline_guard=spec.baseline_guard,
-                                          capability_weighted=spec.capability_weighted_baseline)
+        adv = core.capability_advantages(rewards, k, ratios, eps=spec.adv_eps, uniform_guard=spec.uniform_guard,
+                                         baseline_guard=spec.baseline_guard,
+                                         capability_weighted=spec.capability_weighted_baseline)
+        return core.guard_own_uniform(adv, rewards, k) if spec.own_uniform_guard else adv
     adv = torch.zeros_like(rewards)
     adv[:, k] = core.group_advantages(rewards[:, k], eps=spec.adv_eps)
     return adv
@@ -58,6 +59,8 @@ def learner_rows(spec: AlgoSpec, k: int, step: SharedStep) -> tuple[list[Learner
                 continue
             for r in pool.from_source(name):
                 a = float(adv[r.prompt_index, j, r.sample_index])
+                if spec.cross_gate == "positive" and not core.peer_gate(torch.tensor(a)):
+                    continue
                 if spec.cross_as_self:  # naive: a peer's sample scored as if the learner had sampled it
                     rows.append(LearnerRow(r, "gspo", a, learner_old=True))
                 else:
