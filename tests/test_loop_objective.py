@@ -127,6 +127,17 @@ def test_cross_rows_use_source_logp_coef_and_stepwise_index(agents_pair):
             torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)
     assert metrics["clip_ratio/cross_low"] == pytest.approx(0.5)  # exp(-0.5) = 0.61 < 0.9
     assert metrics["cross_ratio/max"] == pytest.approx(float(torch.exp(torch.tensor(-0.1))), rel=1e-4)
+    # what the learner learned from its peer (train/flow.py): the self rows carry gradient at m = 0
+    # (s = 1); at m = 1 log s = -0.1 is inside [0.9, 1], log s = -0.5 below it
+    assert metrics["flow/cross_rows"] == 2 and metrics["flow/cross_in_window"] == 1
+    assert metrics["flow/from/peer/rows"] == 2 and metrics["flow/from/peer/in_window"] == 1
+    assert metrics["flow/peer_pos_share"] == pytest.approx((1.2 + 0.9) / (0.7 + 1.2 + 0.9))
+    assert metrics["flow/peer_pos_share_grad"] == pytest.approx(1.2 / (0.7 + 1.2))
+    assert metrics["flow/peer_neg_share"] == metrics["flow/peer_neg_share_grad"] == 0.0
+    assert metrics["flow/log_ratio/q50"] == pytest.approx(-0.3, abs=1e-5)
+    assert metrics["flow/log_ratio/q10"] == pytest.approx(-0.46, abs=1e-5)
+    assert (metrics["flow/log_ratio/below_frac"], metrics["flow/log_ratio/inside_frac"]) == (0.5, 0.5)
+    assert metrics["flow/all_wrong_prompts"] == 2 and metrics["flow/rescue_rate"] == 0.0  # rewards all 0
 
 
 def test_nan_loss_skips_the_update_and_counts_it(agents_pair):
@@ -139,6 +150,7 @@ def test_nan_loss_skips_the_update_and_counts_it(agents_pair):
     metrics = update_policy(agent, opt, rows, spec(minibatch_size=1), seed=0, max_grad_norm=1.0,
                             max_prompt_tokens=256, max_response_tokens=8, token_budget=4096)
     assert metrics["nan_skips"] == 1 and metrics["nan_consecutive"] == 1
+    assert not any(k.startswith("flow/") for k in metrics)  # own rows only: nothing shared, nothing logged
     assert all(torch.equal(a, b) for a, b in zip(before, agent.model.parameters()))
 
 

@@ -164,6 +164,45 @@ def test_three_agents_each_learn_from_two_peers(tmp_path):
     assert len(Pool.from_jsonl(Path(summary["run_dir"]) / "pools" / "latest.jsonl")) == 12
 
 
+def test_flow_metrics_figure_and_summary_line_of_a_shared_run(smoke_run, capsys):
+    """What each learner learned from whom (train/flow.py): logged per step, drawn, printed."""
+    from train.plots import FLOW_PLOT
+    from train.summary import print_summary
+
+    _, summary = smoke_run
+    rows = _rows(summary["run_dir"])
+    assert not any("/flow/" in k for k in rows[0])  # step 0 is the evaluation only
+    for step in (1, 2):
+        for name, peer in (("llama", "qwen2"), ("qwen2", "llama")):
+            m = {k[len(name) + 6:]: v for k, v in rows[step].items() if k.startswith(f"{name}/flow/")}
+            assert m["cross_rows"] == m[f"from/{peer}/rows"] == 4  # the peer's 2 prompts x 2 samples
+            assert 0 <= m["cross_in_window"] == m[f"from/{peer}/in_window"] <= 4
+            assert m["cross_in_window_frac"] == m["cross_in_window"] / 4 == m["log_ratio/inside_frac"]
+            assert m["log_ratio/below_frac"] + m["log_ratio/inside_frac"] + m["log_ratio/above_frac"] == 1
+            assert m["log_ratio/q10"] <= m["log_ratio/q50"] <= m["log_ratio/q90"]
+            assert m["rescued_prompts"] <= m["all_wrong_prompts"] <= 2
+            assert all(0 <= v <= 1 for k, v in m.items() if "share" in k or k.endswith("_rate"))
+    assert (Path(summary["run_dir"]) / "plots" / FLOW_PLOT).stat().st_size > 5000
+    assert set(summary["flow"]) == {"llama", "qwen2"}
+    print_summary(summary)  # what the run printed at its end
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "learned from peers" in ln]
+    assert [ln.split()[0] for ln in lines] == ["llama", "qwen2"]
+    assert all("of its positive advantage mass" in ln and "of peer samples inside the window" in ln for ln in lines)
+
+
+def test_gspo_shares_nothing_so_flow_metrics_figure_and_line_are_absent(tmp_path, capsys):
+    """No sharing is no flow: absent keys, no figure, no line (zeros would read as a failed exchange)."""
+    from train.plots import FLOW_PLOT
+
+    summary = train(_cfg(tmp_path, "gspo2", "algo.name=gspo", "schedule.steps=1", "schedule.eval_every=0",
+                         "schedule.eval_k=1", "env.eval_size=2"))
+    rows = _rows(summary["run_dir"])
+    assert "llama/loss" in rows[1] and not any("/flow/" in k for row in rows.values() for k in row)
+    assert (Path(summary["run_dir"]) / "plots" / "reward_vs_step.png").is_file()
+    assert not (Path(summary["run_dir"]) / "plots" / FLOW_PLOT).exists()
+    assert summary["flow"] == {} and "learned from peers" not in capsys.readouterr().out
+
+
 def test_single_agent_gspo_run_with_int8_rollouts(tmp_path):
     cfg = _cfg(tmp_path, "gspo", "algo.name=gspo", "schedule.steps=1", "agents.0.generation_precision=int8")
     cfg.agents = cfg.agents[:1]
@@ -185,7 +224,9 @@ def test_script_runs_as_a_subprocess(tmp_path):
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "95% CI (paired)" in proc.stdout
-    llama_lines = [line.split() for line in proc.stdout.splitlines() if line.startswith("llama ")]
+    assert "llama learned from peers: " in proc.stdout and "qwen2 learned from peers: " in proc.stdout
+    llama_lines = [line.split() for line in proc.stdout.splitlines()
+                   if line.startswith("llama ") and "learned from peers" not in line]
     assert [line[1] for line in llama_lines] == ["greedy", "avg_at_k"]  # both, start -> end and change
     assert all(line[3] == "->" for line in llama_lines)
     assert (tmp_path / "script" / "checkpoints" / "step_1" / "qwen2" / "config.json").is_file()

@@ -397,13 +397,16 @@ def stop_if_stuck(run, state: TrainerState, workers, max_nan_skips: int) -> None
 
 
 def finish_run(run, cfg, state: TrainerState) -> dict:
+    from train.flow import run_totals
     from train.summary import accuracy_changes, print_summary
 
     if cfg.logging.plots:
         run.plot()
     run.close()
+    rows = run.read_metrics()  # the whole run's, resumed parts included
+    flow = {a.name: totals for a in cfg.agents if (totals := run_totals(rows, a.name)) is not None}
     summary = {"run_dir": str(run.path), "start": state.first_eval, "end": state.last_eval,
-               "change": accuracy_changes(state.first_eval, state.last_eval)}
-    run.write_json("summary.json", {"run_dir": summary["run_dir"], "change": summary["change"]})
+               "change": accuracy_changes(state.first_eval, state.last_eval), "flow": flow}
+    run.write_json("summary.json", {"run_dir": summary["run_dir"], "change": summary["change"], "flow": flow})
     print_summary(summary)
     return summary

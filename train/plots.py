@@ -16,6 +16,8 @@ from typing import Any
 from hacrl_env.jsonl import iter_jsonl
 
 PLOT_FILES = ("reward_vs_step.png", "reward_vs_tokens.png", "eval_vs_step.png", "eval_vs_tokens.png")
+#: what each agent learned from whom (train/flow.py); drawn only when some learner had peer samples
+FLOW_PLOT = "learned_from_whom.png"
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
@@ -71,7 +73,8 @@ def tokens_at_steps(rows: list[dict[str, Any]], agent: str) -> dict[int, float] 
 
 
 def plot_metrics(metrics_path: str | Path, out_dir: str | Path) -> list[Path]:
-    """Write the plots in PLOT_FILES that the logged metrics allow; returns the paths written."""
+    """Write the plots in PLOT_FILES, and FLOW_PLOT, that the logged metrics allow; returns the
+    paths written."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -89,7 +92,7 @@ def plot_metrics(metrics_path: str | Path, out_dir: str | Path) -> list[Path]:
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         for label, xs, ys, style, band in lines:
-            (line,) = ax.plot(xs, ys, style, label=label, marker="o" if len(xs) < 30 else None, ms=3)
+            line = _plot(ax, xs, ys, style, label=label)
             if band is not None:
                 ax.fill_between(xs, band[0], band[1], color=line.get_color(), alpha=0.15, lw=0)
         if any(ln[4] is not None for ln in lines):
@@ -124,7 +127,65 @@ def plot_metrics(metrics_path: str | Path, out_dir: str | Path) -> list[Path]:
              reward_lines)
         draw(f"eval_vs_{axis}.png", "held-out accuracy", xlabel, "accuracy",
              eval_lines)
+    if plot_flow(rows, agents, out / FLOW_PLOT):
+        written.append(out / FLOW_PLOT)
     return written
+
+
+def _plot(ax, xs, ys, style: str, **kwargs):
+    """One line, with markers while there are few points (a 2-step run stays visible)."""
+    (line,) = ax.plot(xs, ys, style, marker="o" if len(xs) < 30 else None, ms=3, **kwargs)
+    return line
+
+
+def flow_sources(rows: list[dict[str, Any]], agent: str) -> list[str]:
+    """The sources `agent` logged `<agent>/flow/from/<source>/rows` for, in first-seen order."""
+    head, tail = f"{agent}/flow/from/", "/rows"
+    return list(dict.fromkeys(k[len(head):-len(tail)] for r in rows for k in r
+                              if k.startswith(head) and k.endswith(tail)))
+
+
+#: (metric, label, style, colour) of the advantage-mass panel
+_SHARES = (("peer_pos_share_grad", "positive, rows with gradient", "-", "tab:green"),
+           ("peer_pos_share", "positive, all rows", ":", "tab:green"),
+           ("peer_neg_share_grad", "negative, rows with gradient", "-", "tab:red"),
+           ("peer_neg_share", "negative, all rows", ":", "tab:red"))
+
+
+def plot_flow(rows: list[dict[str, Any]], agents: list[str], path: Path) -> bool:
+    """"What each agent learned from whom": per learner (one row of panels), over steps, its peer
+    samples per source (dotted: all, solid: inside the cross window, i.e. carrying gradient) and
+    the peers' share of its positive / negative advantage mass. False (nothing written) when no
+    agent logged flow metrics (gspo, grpo: nothing was shared)."""
+    learners = [a for a in agents if series(rows, f"{a}/flow/cross_rows")[0]]
+    if not learners:
+        return False
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11.0, 3.2 * len(learners)), dpi=100)
+    FigureCanvasAgg(fig)
+    for (counts, shares), agent in zip(fig.subplots(len(learners), 2, squeeze=False), learners):
+        for source in flow_sources(rows, agent):
+            line = _plot(counts, *series(rows, f"{agent}/flow/from/{source}/in_window"), "-",
+                         label=f"{source}: in window")
+            _plot(counts, *series(rows, f"{agent}/flow/from/{source}/rows"), ":", color=line.get_color(),
+                  label=f"{source}: all")
+        counts.set(title=f"{agent}: peer samples in its update", xlabel="training step", ylabel="samples")
+        counts.set_ylim(bottom=0)
+        for key, label, style, colour in _SHARES:
+            xs, ys = series(rows, f"{agent}/flow/{key}")
+            if xs:
+                _plot(shares, xs, ys, style, color=colour, label=label)
+        shares.set(title=f"{agent}: peers' share of its advantage mass", xlabel="training step", ylabel="share",
+                   ylim=(0, 1.02))
+        for ax in (counts, shares):
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.suptitle("what each agent learned from whom")
+    fig.tight_layout()
+    fig.savefig(path)
+    return True
 
 
 def _ci_band(rows: list[dict[str, Any]], agent: str, steps: list[int]) -> tuple[list, list] | None:

@@ -37,3 +37,17 @@ def print_summary(summary: dict) -> None:
             ci_text = f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci is not None else "n/a"
             print(f"{name:<10} {metric:<9} {r['start']:>6.3f} -> {r['end']:.3f} {r['change']:>+8.3f}  "
                   f"{ci_text:<18}  {verdict}")
+    for name, totals in summary.get("flow", {}).items():
+        print(flow_line(name, totals))
+
+
+def flow_line(name: str, totals: dict) -> str:
+    """One agent's run in a line, from `train.flow.run_totals` (the gradient-carrying positive
+    share, the peer samples inside the cross window, the all-wrong prompts a peer solved)."""
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.0f}%"
+
+    rescued = ("no all-wrong prompt" if totals["rescued"] is None
+               else f"rescued {pct(totals['rescued'])} of its all-wrong prompts")
+    return (f"{name} learned from peers: {pct(totals['pos_share_grad'])} of its positive advantage mass, "
+            f"{pct(totals['in_window'])} of peer samples inside the window, {rescued}")

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from agents.batching import concat
-from train import core
+from train import core, flow
 from train.pool import Trajectory
 
 KINDS = ("gspo", "grpo", "cross")
@@ -221,6 +221,7 @@ class UpdateStats:
     loss: list = field(default_factory=list)
     grad_norm: list = field(default_factory=list)
     logp_mismatch: list = field(default_factory=list)
+    fates: dict = field(default_factory=dict)  # row index -> flow.Fate at its mini-batch
 
     def add(self, how: RowObjective, met: dict[str, float]) -> None:
         low, high, count = self.clip[how.group]
@@ -262,8 +263,37 @@ def microbatch_objective(rows, idx: list[int], new_mean: Tensor, lp: Tensor, mas
                         old_tokens, adv[sel], torch.tensor([rows[i].coef for i in these], device=dev))
         objective, met = ROW_OBJECTIVES[kind].score(part, spec, m)
         stats.add(ROW_OBJECTIVES[kind], met)
+        stats.fates.update(zip(these, row_fates([rows[i] for i in these], kind, part, spec, met)))
         pieces.append(objective)
     return torch.cat(pieces)
+
+
+def row_fates(rows, kind: str, part: KindRows, spec, met: dict[str, float]) -> list[flow.Fate]:
+    """Did each row of one kind carry gradient at this mini-batch (`train.flow`)? The ratio is
+    recomputed by `core.sequence_ratio` from the same detached inputs as the objective's, so the
+    verdict is the clamp's own; nothing here touches the loss."""
+    if kind == "grpo":  # token-level clip: counted as carrying gradient (see train/flow.py)
+        return [fate(r, grad=True) for r in rows]
+    with torch.no_grad():
+        new = part.new_mean.detach()
+        s = core.sequence_ratio(new, part.old_mean)  # exactly the objective's s
+        log_s = new.double() - part.old_mean.double()  # unclamped, for the spread and the +-10 check
+        if kind == "cross":
+            side = flow.window_side(s, met["clip/cross_lower_bound"], 1.0 if spec.cross_clip else math.inf)
+            grad = flow.cross_carries_gradient(side, log_s)
+        else:
+            side = None
+            grad = flow.self_carries_gradient(s, log_s, part.advantages, spec.eps_low, spec.eps_high)
+    return [fate(r, grad=bool(g), log_ratio=float(x), side=None if side is None else int(side[b]))
+            for b, (r, g, x) in enumerate(zip(rows, grad.tolist(), log_s.tolist()))]
+
+
+def fate(row: LearnerRow, *, grad: bool, log_ratio: float = math.nan, side: int | None = None) -> flow.Fate:
+    """The `flow.Fate` of one learner row (external records are reported as source "external")."""
+    rec = row.record
+    return flow.Fate(source=flow.EXTERNAL if rec.external else rec.source, prompt_id=rec.prompt_id,
+                     reward=rec.reward, advantage=row.advantage, is_peer=not row.is_self, grad=grad,
+                     log_ratio=log_ratio, side=side)
 
 
 def optimizer_step(model, optimizer, max_grad_norm: float) -> float:
@@ -283,7 +313,8 @@ def update_policy(agent, optimizer, rows: Sequence[LearnerRow], spec, *, seed: i
     set; `reference`: the frozen KL model when spec.kl_beta > 0); returns metrics.
 
     NaN/inf in a loss or in the gradients skips that optimizer update (grads zeroed) and counts
-    it in `nan_skips`; `nan_consecutive` reports the trailing run so the loop can stop.
+    it in `nan_skips`; `nan_consecutive` reports the trailing run so the loop can stop. The
+    `flow/` metrics (`train.flow`: what the learner took from its peers' rows) come along.
     """
     n, size = len(rows), spec.minibatch_size
     if n == 0:
@@ -321,8 +352,12 @@ def update_policy(agent, optimizer, rows: Sequence[LearnerRow], spec, *, seed: i
         else:
             optimizer.zero_grad(set_to_none=True)
             nan_skips, consecutive = nan_skips + 1, consecutive + 1
+            for i in mini:  # the update was skipped: nothing of this mini-batch was learned
+                stats.fates.pop(i, None)
+    # a row without a fate was not learned from (a skipped mini-batch, or one cut short by a NaN loss)
+    fates = [stats.fates.get(i) or fate(rows[i], grad=False) for i in range(n)]
     return {**stats.summary(), "nan_skips": float(nan_skips), "nan_consecutive": float(consecutive),
-            "updates": float(math.ceil(n / size))}
+            "updates": float(math.ceil(n / size)), **flow.flow_metrics(fates)}
 
 
 def _first_forward(rows, idx, new_mean, lp, mask, old: OldLogps, stats: UpdateStats) -> None:
