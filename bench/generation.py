@@ -17,11 +17,14 @@ after a short warm-up. Rows:
 Run: python bench/generation.py            (full; tiny zoo model + SmolLM2-135M if installed)
      python bench/generation.py --quick    (seconds-long smoke run)
      --methods "ours fp32,ours int8,hf generate fp32"   (only these rows; SmolLM2 rows take minutes)
+     --device cuda                          (models on that device; default cpu. "ours int8" is CPU-only)
+     --json rows.json                       (the table's rows as JSON too: bench/gpu_check.sh reads it)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
@@ -39,11 +42,15 @@ PROMPTS = [f"State the final answer to the following arithmetic problem: {a} + {
 def _hf_inputs(agent: LLMAgent, prompts: list[str], n: int) -> dict:
     agent.tokenizer.padding_side = "left"
     texts = [agent.format_prompt(p) for p in prompts for _ in range(n)]
-    return dict(agent.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt"))
+    batch = agent.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
+    device = next(agent.model.parameters()).device
+    return {k: v.to(device) for k, v in batch.items()}
 
 
 def _hf_generate(agent: LLMAgent, inputs: dict, tokens: int, autocast: bool, num_return_sequences: int = 1) -> int:
-    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else torch.autocast("cpu", enabled=False)
+    device_type = next(agent.model.parameters()).device.type
+    ctx = (torch.autocast(device_type, dtype=torch.bfloat16) if autocast
+           else torch.autocast(device_type, enabled=False))
     with torch.inference_mode(), ctx:
         out = agent.model.generate(**inputs, do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
                                    max_new_tokens=tokens, min_new_tokens=tokens,
@@ -121,26 +128,31 @@ def main() -> None:
     parser.add_argument("--skip-smollm2", action="store_true")
     parser.add_argument("--skip-tiny", action="store_true")
     parser.add_argument("--methods", help="comma-separated row names to run (default: all)")
+    parser.add_argument("--device", default="cpu", help="where the models run: cpu (default), cuda, cuda:1, ...")
+    parser.add_argument("--json", help="also write the rows to this JSON file (list of {model, method, tokens, "
+                        "seconds, tok_per_s})")
     parser.add_argument("--config-dir", help="bench a random-weight model built from this HF dir's config and "
                         "tokenizer instead of SmolLM2 (e.g. SmolLM2's dir without its weights)")
     args = parser.parse_args()
     prompts, n, tokens = (PROMPTS[:2], 2, 8) if args.quick else (PROMPTS, 8, args.tokens)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus, "
-          f"{platform.processor() or platform.machine()}; {len(prompts)} prompts x {n} x {tokens} tokens", flush=True)
+    where = (torch.cuda.get_device_name(torch.device(args.device)) if args.device.startswith("cuda")
+             else platform.processor() or platform.machine())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus, {args.device}: "
+          f"{where}; {len(prompts)} prompts x {n} x {tokens} tokens", flush=True)
     methods = set(args.methods.split(",")) if args.methods else None
     table = []
     # Untrained tiny zoo models: weights don't change speed, so no warm start (or task data) needed.
     corpus = PROMPTS * 4 + ["#### -12 0123456789 3+4=7, 7-2=5"]
     if not args.skip_tiny:
-        tiny = build_untrained("tiny-qwen2-char", corpus=corpus)
+        tiny = build_untrained("tiny-qwen2-char", corpus=corpus, device=args.device)
         table += bench_model("tiny-qwen2-char (0.24M, 2L d96)", tiny, prompts, n, tokens, methods)
-        tiny = build_untrained("tiny-llama-bpe", corpus=corpus)
+        tiny = build_untrained("tiny-llama-bpe", corpus=corpus, device=args.device)
         table += bench_model("tiny-llama-bpe (0.6M, 3L d128)", tiny, prompts, n, tokens, methods)
     if args.config_dir:  # same shapes, random weights: speed does not depend on the weights
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
         config = AutoConfig.from_pretrained(args.config_dir)
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32).to(args.device)
         agent = LLMAgent(model, AutoTokenizer.from_pretrained(args.config_dir), name="random")
         params = sum(p.numel() for p in model.parameters()) / 1e6
         table += bench_model(f"{config.model_type} {params:.0f}M (random weights)", agent, prompts, n, tokens,
@@ -149,7 +161,7 @@ def main() -> None:
         try:
             import agents
 
-            smol = agents.load("smollm2-135m-instruct", dtype=torch.float32, device="cpu")
+            smol = agents.load("smollm2-135m-instruct", dtype=torch.float32, device=args.device)
         except ImportError as e:
             print(f"skipping SmolLM2-135M: {e}")
         else:
@@ -159,6 +171,11 @@ def main() -> None:
     for label, method, produced, seconds, tps in table:
         ratio = f"{tps / base[label]:.2f}x" if label in base else "-"
         print(f"| {label} | {method} | {produced} | {seconds:.2f} | {tps:.0f} | {ratio} |")
+    if args.json:
+        rows = [dict(model=label, method=method, tokens=produced, seconds=seconds, tok_per_s=tps, device=args.device)
+                for label, method, produced, seconds, tps in table]
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
 
 
 if __name__ == "__main__":

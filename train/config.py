@@ -177,6 +177,10 @@ class AgentConfig:
     # rollout engine: "transformers" (built in) or "vllm" (pip install 'hacrl[vllm]'; in-process, weights
     # synced after every optimizer step, its log-probs re-scored by the training model)
     engine: str = "transformers"
+    # engine=vllm on a GPU: the fraction of the GPU's memory vLLM may use (weights, activations, KV
+    # cache), as TRL's vllm_gpu_memory_utilization; the learner shares the rest, and vLLM sleeps during
+    # updates (sleep mode). In (0, 1); ignored on CPU (1 GiB KV cache) and by engine=transformers
+    vllm_gpu_memory_utilization: float = 0.3
     # sampling temperature for training rollouts
     temperature: float = 1.0
     # nucleus sampling threshold for training rollouts

@@ -101,6 +101,9 @@ def _check_agents(cfg: TrainConfig, problems: Problems, check_hardware: bool) ->
         need(ag.generation_precision in (None, *PRECISIONS, "int8"), f"{k}.generation_precision",
              f"{ag.generation_precision!r} must be null, one of {PRECISIONS} or 'int8'")
         need(ag.engine in ENGINES, f"{k}.engine", f"{ag.engine!r} must be one of {ENGINES}")
+        need(0 < ag.vllm_gpu_memory_utilization < 1, f"{k}.vllm_gpu_memory_utilization",
+             f"{ag.vllm_gpu_memory_utilization} must be in (0, 1): the fraction of the GPU's memory vLLM may "
+             "use, the learner sharing the rest (default 0.3)")
         if ag.engine == "vllm":
             need(ag.generation_precision != "int8", f"{k}.generation_precision",
                  "'int8' is the transformers engine's; with engine=vllm use null, 'fp32' or 'bf16'")

@@ -29,7 +29,7 @@ from train.run_dir import locate_run
 #: Keys (fnmatch patterns over dotted keys) a resume may change; each is recorded in resumes.jsonl.
 RESUMABLE = ("schedule.steps", "schedule.eval_every", "schedule.save_every", "schedule.keep_checkpoints",
              "schedule.max_nan_skips", "logging.*", "agents.*.device", "agents.*.token_budget", "backend", "threads",
-             "ray.*", "agents.*.num_cpus", "agents.*.num_gpus")
+             "ray.*", "agents.*.num_cpus", "agents.*.num_gpus", "agents.*.vllm_gpu_memory_utilization")
 #: Where the run lives, not what it trains: never compared.
 LOCATION = ("output_dir", "run_name", "resume")
 

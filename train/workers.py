@@ -126,9 +126,11 @@ class LocalWorker:
         c = self.config
         with torch.no_grad():
             # the prompt cut to max_prompt_tokens here too: sampler and learner see one context
-            return self.agent.generate(list(prompts), n=n, temperature=c.temperature, top_p=c.top_p,
-                                       max_new_tokens=max_new_tokens or c.max_new_tokens, seed=seed, greedy=greedy,
-                                       max_prompt_tokens=c.max_prompt_tokens)
+            out = self.agent.generate(list(prompts), n=n, temperature=c.temperature, top_p=c.top_p,
+                                      max_new_tokens=max_new_tokens or c.max_new_tokens, seed=seed, greedy=greedy,
+                                      max_prompt_tokens=c.max_prompt_tokens)
+        self._engine_sleep()  # scoring and the update need the device; the next generate wakes it
+        return out
 
     def score(self, prompts, *, responses=None, response_ids=None, append_eos=False):
         c = self.config
@@ -154,6 +156,7 @@ class LocalWorker:
     def update(self, rows: Sequence[LearnerRow], spec, *, seed: int) -> dict[str, float]:
         """The step's optimizer updates on `rows`; returns metrics (lr included)."""
         c = self.config
+        self._engine_sleep()  # no-op when asleep already (after `generate`)
         if spec.kl_beta > 0 and self.reference is None:
             import copy
 
@@ -168,7 +171,8 @@ class LocalWorker:
         invalidate = getattr(self.agent.engine, "invalidate", None)
         if invalidate is not None:
             invalidate()
-        # An engine holding its own weight copy (vLLM) takes the new weights now, timed.
+        # An engine holding its own weight copy (vLLM) takes the new weights now, timed (asleep, it
+        # wakes its weights for that and leaves its KV cache asleep until the next rollout).
         sync = getattr(self.agent.engine, "sync_weights", None)
         if sync is not None:
             t0 = time.perf_counter()
@@ -179,7 +183,16 @@ class LocalWorker:
     def evaluate(self, env_id, split, **kwargs):
         from train.evaluate import evaluate_agent, scores
 
-        return scores(evaluate_agent(self.agent, env_id, split, **kwargs))
+        out = scores(evaluate_agent(self.agent, env_id, split, **kwargs))
+        self._engine_sleep()
+        return out
+
+    def _engine_sleep(self) -> None:
+        """Free the device for the learner: a vLLM engine on a GPU sleeps (its `sleep` is a no-op
+        on CPU); the transformers engine shares the training weights and has nothing to free."""
+        sleep = getattr(self.agent.engine, "sleep", None)
+        if sleep is not None:
+            sleep()
 
     # -- calls and persistence -----------------------------------------------------------------
     def submit(self, method, *args, **kwargs):
@@ -235,6 +248,8 @@ def local_worker(config, source: str, *, total_steps: int) -> LocalWorker:
     agent = agents_lib.load(source, device=resolve_device(config), precision=config.precision,
                             generation_precision=config.generation_precision, engine=config.engine)
     agent.name = config.name  # the run's name for it (zoo loaders name agents after the zoo entry)
+    if config.engine == "vllm":  # read when the engine starts (its first generate)
+        agent.engine.gpu_memory_utilization = config.vllm_gpu_memory_utilization
     return LocalWorker(agent, config, total_steps=total_steps)
 
 
