@@ -17,7 +17,7 @@ import shutil
 import string
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -60,6 +60,10 @@ class ZooSpec:
     target_style: str = "answer"  # SFT target format, see zoo_task.target_response
     seed: int = 0
     extra: dict = field(default_factory=dict)
+    # Which training problems the warm start sees (agents.zoo_task.SUBSETS): "all", or one kind
+    # ("add", "sub", "short", "long") to give an agent a skill the others lack. "all" stays out of
+    # the cache key, so agents cached before this field existed keep their directories.
+    sft_subset: str = "all"
 
 
 ZOO: dict[str, ZooSpec] = {
@@ -76,10 +80,18 @@ ZOO: dict[str, ZooSpec] = {
         intermediate=512, chat_template=NEOX_TEMPLATE, specials=("<|endoftext|>", "<|padding|>"),
         eos="<|endoftext|>", pad="<|padding|>", sft_steps=300, sft_lr=3e-3, target_style="steps", seed=3),
 }
+# Skill-split variants (configs/skill_split.yaml): the same architectures and tokenizers as above,
+# warm-started on complementary halves of the training split, so each solves problems the other
+# cannot (measured per kind in docs/agents.md, bench/skill_split.py).
+ZOO["tiny-llama-bpe-add"] = replace(ZOO["tiny-llama-bpe"], sft_subset="add", sft_steps=250)
+ZOO["tiny-qwen2-char-sub"] = replace(ZOO["tiny-qwen2-char"], sft_subset="sub", sft_steps=700)
 
 
 def spec_hash(spec: ZooSpec) -> str:
-    key = dict(asdict(spec), zoo_version=ZOO_VERSION, env=WARMSTART_ENV_ID, task=WARMSTART_TASK_KWARGS,
+    fields = asdict(spec)
+    if fields["sft_subset"] == "all":  # the key of every zoo agent built before the field existed
+        del fields["sft_subset"]
+    key = dict(fields, zoo_version=ZOO_VERSION, env=WARMSTART_ENV_ID, task=WARMSTART_TASK_KWARGS,
                source=TASK_KEY)
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -160,8 +172,9 @@ def build_untrained(name: str, *, corpus: list[str] | None = None, device: str |
 
 
 def warm_start(agent: LLMAgent, spec: ZooSpec, *, steps: int | None = None, log_every: int = 0) -> dict:
-    """Deterministic SFT on the task's training split; returns {"steps", "final_loss", "seconds"}."""
-    problems = task_problems("train")
+    """Deterministic SFT on the task's training split (only its `spec.sft_subset` kind of problems);
+    returns {"steps", "final_loss", "seconds"}."""
+    problems = task_problems("train", subset=spec.sft_subset)
     gen = torch.Generator().manual_seed(spec.seed)
     torch.manual_seed(spec.seed)
     batch = agent.encode([p.prompt for p in problems], responses=[target_response(p, spec.target_style) for p in problems],
@@ -196,9 +209,9 @@ def warm_start(agent: LLMAgent, spec: ZooSpec, *, steps: int | None = None, log_
 
 
 def evaluate(agent: LLMAgent, *, num_problems: int = 200, greedy: bool = True, seed: int = 0,
-             max_new_tokens: int = 32) -> float:
-    """Accuracy on the first `num_problems` held-out ("test") problems."""
-    problems = task_problems("test", limit=num_problems)
+             max_new_tokens: int = 32, subset: str = "all") -> float:
+    """Accuracy on the first `num_problems` held-out ("test") problems (of kind `subset`)."""
+    problems = task_problems("test", limit=num_problems, subset=subset)
     samples = agent.generate([p.prompt for p in problems], n=1, greedy=greedy, seed=seed, max_new_tokens=max_new_tokens)
     return sum(is_correct(s[0].text, p.answer) for s, p in zip(samples, problems)) / len(problems)
 

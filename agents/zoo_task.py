@@ -5,6 +5,8 @@ drawn here straight from reasoning-gym with the same seeds, sizes, held-out filt
 so that `agents` does not import `hacrl_env` (tests/test_layering.py) and the zoo builds the same
 agents whichever packages import. tests/test_agents_zoo.py checks that both give the same problems.
 The trainer's default config reuses WARMSTART_ENV_ID and WARMSTART_TASK_KWARGS.
+A warm start may see only one kind of training problem (`task_problems(..., subset=...)`:
+addition-only or with a subtraction, 2 or 3 terms), for agents that differ in skill.
 """
 
 from __future__ import annotations
@@ -64,16 +66,47 @@ def _split(split: str) -> tuple[TaskProblem, ...]:
     return tuple(train[:size])
 
 
-def task_problems(split: str, limit: int | None = None) -> list[TaskProblem]:
-    """Problems of the warm-start task's `split` ("train" or "test"), in a fixed order."""
+def task_problems(split: str, limit: int | None = None, *, subset: str = "all") -> list[TaskProblem]:
+    """Problems of the warm-start task's `split` ("train" or "test"), in a fixed order.
+
+    `subset` keeps only the problems of one kind (SUBSETS, see `problem_kinds`), in the same order;
+    `limit` then counts the kept ones. The train split never holds a test question whatever the subset.
+    """
     if split not in _SIZES:
         raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
+    if subset not in SUBSETS:
+        raise ValueError(f"unknown warm-start subset {subset!r}; use one of {', '.join(SUBSETS)}")
     problems = _split(split)
+    if subset != "all":
+        problems = tuple(p for p in problems if subset in problem_kinds(p))
     return list(problems if limit is None else problems[:limit])
 
 
 _EXPR_RE = re.compile(r"problem:\s*(-?\d+(?:\s*[-+]\s*-?\d+)+)\s*=")
 _TERM_RE = re.compile(r"([-+])\s*(-?\d+)")
+
+# Kinds of chain problems a warm start can be restricted to (ZooSpec.sft_subset): "add" = every
+# operator is '+', "sub" = at least one '-' (these two partition the task), "short" = 2 terms,
+# "long" = 3 or more terms (another partition); "all" = no filter.
+SUBSETS = ("all", "add", "sub", "short", "long")
+
+
+def chain_operators(prompt: str) -> list[str] | None:
+    """The operators of a plain +/- chain question, left to right ("8 + 2 - 7 =" -> ['+', '-']);
+    None when the prompt holds no such chain."""
+    m = _EXPR_RE.search(prompt)
+    if m is None:
+        return None
+    first = m.group(1).split(None, 1)[0]
+    return [op for op, _ in _TERM_RE.findall(m.group(1)[len(first):])]
+
+
+def problem_kinds(problem: TaskProblem | str) -> frozenset[str]:
+    """The SUBSETS a problem (or prompt) belongs to: "all" plus "add" or "sub", and "short" or "long"."""
+    ops = chain_operators(problem if isinstance(problem, str) else problem.prompt)
+    if ops is None:
+        return frozenset({"all"})
+    return frozenset({"all", "sub" if "-" in ops else "add", "short" if len(ops) == 1 else "long"})
 
 
 def target_response(problem: TaskProblem, style: str = "answer") -> str:
