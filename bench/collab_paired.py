@@ -118,8 +118,11 @@ def main(argv: list[str] | None = None) -> str:
     if unfinished:
         text += f"\nNot finished (left out): {', '.join(unfinished)}\n"
     print(text)
-    if args.out:
-        Path(args.out).write_text(text)
+    if args.out:  # a page of docs: say what it is and what made it
+        command = "python bench/collab_paired.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        Path(args.out).write_text(f"# Arms against {args.baseline}, per agent and seed (paired on the same problems)\n\n"
+                                  f"Made by `{command}`; how to read it: the docstring of bench/collab_paired.py "
+                                  f"and docs/results.md.\n\n{text}")
     return text
 
 
