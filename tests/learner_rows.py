@@ -1,8 +1,10 @@
-"""Hand-made learner rows for the update tests: `Rows().add(...)` builds each `LearnerRow` from the
+"""Helpers of the update tests: `Rows().add(...)` builds each `LearnerRow` from the
 few fields a test cares about, around a pool record of the right kind (own sampled ids, or a
-peer's text)."""
+peer's text); `RecordingOptimizer` records each update's gradients in place of AdamW."""
 
 from __future__ import annotations
+
+import torch
 
 from train.algorithms import get_algo
 from train.pool import Trajectory
@@ -28,3 +30,18 @@ class Rows(list):
 def spec(**settings):
     """HACPO's spec with the update settings a test names (minibatch_size, shuffle, eps_*, ...)."""
     return get_algo("hacpo", **settings)
+
+
+class RecordingOptimizer:
+    """Stands in for AdamW: records each update's gradients, leaves the weights unchanged."""
+
+    def __init__(self, model):
+        self.params = list(model.parameters())
+        self.steps: list[list[torch.Tensor]] = []
+
+    def zero_grad(self, set_to_none: bool = True):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        self.steps.append([torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in self.params])

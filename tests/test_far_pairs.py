@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from learner_rows import Rows, spec
+from learner_rows import RecordingOptimizer, Rows, spec
 from train import core
 from train.algorithms import get_algo
 from train.loop import TrainerState, update_capability
@@ -109,18 +109,6 @@ def learner():
 
     torch.manual_seed(0)
     return build_untrained("tiny-llama-bpe", corpus=[f"{i} + {i} = ? #### {2 * i}" for i in range(10)] * 3)
-
-
-class RecordingOptimizer:
-    def __init__(self, model):
-        self.params, self.steps = list(model.parameters()), []
-
-    def zero_grad(self, set_to_none: bool = True):
-        for p in self.params:
-            p.grad = None
-
-    def step(self):
-        self.steps.append([torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in self.params])
 
 
 def test_centered_update_shifts_each_sources_old_logp_by_its_median(learner):

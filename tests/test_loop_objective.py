@@ -12,26 +12,11 @@ import pytest
 import torch
 
 from train import core
-from learner_rows import Rows, spec
+from learner_rows import RecordingOptimizer, Rows, spec
 from train.update_step import update_policy
 
 PROMPTS = ["3 + 4 = ?\nGive the final answer after '####'.", "12 - 5 = ?\nGive the final answer after '####'.",
            "1 + 1 + 1 = ?\nGive the final answer after '####'."]
-
-
-class RecordingOptimizer:
-    """Stands in for AdamW: records each update's gradients, leaves the weights unchanged."""
-
-    def __init__(self, model):
-        self.params = list(model.parameters())
-        self.steps: list[list[torch.Tensor]] = []
-
-    def zero_grad(self, set_to_none: bool = True):
-        for p in self.params:
-            p.grad = None
-
-    def step(self):
-        self.steps.append([torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in self.params])
 
 
 @pytest.fixture(scope="module")

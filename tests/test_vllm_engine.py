@@ -7,7 +7,6 @@ fake `vllm.LLM` that records its calls, so they run everywhere."""
 from __future__ import annotations
 
 import copy
-import json
 import random
 from pathlib import Path
 from types import SimpleNamespace
@@ -122,11 +121,9 @@ def test_weight_sync_follows_the_training_model(pair) -> None:
 
 
 def _step_rows(run_dir) -> dict[int, dict]:
-    rows: dict[int, dict] = {}
-    for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
-        d = json.loads(line)
-        rows.setdefault(d["step"], {}).update(d)
-    return rows
+    from train.plots import read_metrics
+
+    return {row["step"]: row for row in read_metrics(Path(run_dir) / "metrics.jsonl")}
 
 
 @pytest.fixture(scope="module")
