@@ -235,7 +235,7 @@ def peer_gate(advantages: Tensor) -> Tensor:
 
         keep_i = [A_i > 0]
 
-    (B,) advantages -> (B,) bool. A learner's own samples are never gated.
+    advantages of any shape -> bool of that shape. A learner's own samples are never gated.
     """
     return advantages > 0
 

@@ -57,10 +57,11 @@ def learner_rows(spec: AlgoSpec, k: int, step: SharedStep) -> tuple[list[Learner
         for j, name in enumerate(names):
             if j == k:
                 continue
+            keep = core.peer_gate(adv[:, j]) if spec.cross_gate == "positive" else None  # (P, G)
             for r in pool.from_source(name):
-                a = float(adv[r.prompt_index, j, r.sample_index])
-                if spec.cross_gate == "positive" and not core.peer_gate(torch.tensor(a)):
+                if keep is not None and not keep[r.prompt_index, r.sample_index]:
                     continue
+                a = float(adv[r.prompt_index, j, r.sample_index])
                 if spec.cross_as_self:  # naive: a peer's sample scored as if the learner had sampled it
                     rows.append(LearnerRow(r, "gspo", a, learner_old=True))
                 else:
