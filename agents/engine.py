@@ -95,8 +95,9 @@ def weights_fingerprint(model: nn.Module) -> tuple:
 
 
 def int8_copy(model: nn.Module) -> nn.Module:
-    """An inference copy of `model` with every nn.Linear (LM head included) int8 dynamically quantized
-    (per-output-channel weight scales; activations quantized per call). CPU only (fbgemm/x86 kernels)."""
+    """An inference copy of `model` with its nn.Linear layers (LM head included) int8 dynamically
+    quantized (per-output-channel weight scales; activations quantized per call), except the MLP
+    output projections `fast_decode.keeps_fp32` names. CPU only (fbgemm/x86 kernels)."""
     grads = {p: p.grad for p in model.parameters()}
     for p in grads:
         p.grad = None  # keep gradients out of the copy
@@ -107,8 +108,10 @@ def int8_copy(model: nn.Module) -> nn.Module:
                 warnings.simplefilter("ignore")
                 from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-                return quantize_dynamic(clone, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
-                                        inplace=True)
+                names = {name for name, m in clone.named_modules()
+                         if isinstance(m, nn.Linear) and not fast_decode_mod.keeps_fp32(name)}
+                return quantize_dynamic(clone, dict.fromkeys(names, per_channel_dynamic_qconfig),
+                                        dtype=torch.qint8, inplace=True)
     finally:
         for p, g in grads.items():
             p.grad = g

@@ -8,7 +8,7 @@ with the agent's own template, `encode` re-tokenizes any agent's response text f
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal, Sequence, Union
@@ -92,10 +92,10 @@ class LLMAgent:
     precision="bf16" runs scoring and generation forwards under bf16 autocast while the weights
     (what the optimizer updates) stay fp32; "fp32" (the CPU default) is exact.
     generation_precision overrides the precision used by `generate` only (a fast approximate
-    engine is fine because the trainer re-scores behaviour log-probs with the training model):
-    "int8" samples from an int8 dynamically quantized copy of the model (CPU only), rebuilt
-    automatically whenever the weights change; fastest for models whose matmuls dominate
-    (SmolLM2-135M), slower than fp32 for the tiny zoo models (docs/performance.md).
+    sampler; the trainer re-scores behaviour log-probs with the training model, and evaluates under
+    `model_precision_sampling`): "int8" samples from an int8 dynamically quantized copy of the model
+    (CPU only), rebuilt automatically whenever the weights change; faster for models whose matmuls
+    dominate (SmolLM2-135M), not for the tiny zoo models (docs/performance.md).
     """
 
     def __init__(self, model: nn.Module, tokenizer, *, name: str, precision: Precision = "fp32",
@@ -132,9 +132,31 @@ class LLMAgent:
             self.engine = TransformersEngine(
                 model, eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
                 autocast_dtype=torch.bfloat16 if gen_prec == "bf16" else None, int8=gen_prec == "int8")
+        self._model_precision_engine: TransformersEngine | None = None  # see model_precision_sampling
         self.peak_memory_bytes = 0
         # Score rows that share a prompt with one forward of that prompt (exact; off = plain forward).
         self.share_prompt_forward = True
+
+    @contextmanager
+    def model_precision_sampling(self) -> Iterator[None]:
+        """Inside the block `generate` samples from the training weights at `precision`, not through
+        an approximate `generation_precision` sampler (int8, or bf16 under fp32 training), so held-out
+        evaluation measures the model that is trained and deployed rather than its rollout copy.
+        Nothing changes when the two precisions agree, or for the vLLM engine (it samples from the
+        same weights, synced after every update)."""
+        engine = self.engine
+        autocast = torch.bfloat16 if self.precision == "bf16" else None
+        if not isinstance(engine, TransformersEngine) or (not engine.int8 and engine.autocast_dtype == autocast):
+            yield
+            return
+        if self._model_precision_engine is None:
+            self._model_precision_engine = TransformersEngine(
+                self.model, eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id, autocast_dtype=autocast)
+        self.engine = self._model_precision_engine
+        try:
+            yield
+        finally:
+            self.engine = engine
 
     # -- construction -------------------------------------------------------------------------
     @classmethod

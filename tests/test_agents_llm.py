@@ -7,6 +7,7 @@ import functools
 
 import pytest
 import torch
+from torch import nn
 
 from agents import EncodedBatch, LLMAgent, SamplingParams, TransformersEngine, fast_decode
 from agents.zoo import build_untrained
@@ -325,6 +326,48 @@ def test_int8_generation_valid_close_and_reproducible(agents, name: str) -> None
     ids = lambda o: [s.token_ids for row in o for s in row]  # noqa: E731
     assert ids(again) == ids(out) and ids(other) != ids(out)
     assert agent.engine.rebuilds == 1  # weights unchanged: the copy was built once
+
+
+@pytest.mark.parametrize("name", ["tiny-llama-bpe", "tiny-neox-bpe"])  # fast path and plain-forward path
+def test_int8_sampler_keeps_the_mlp_output_projection_fp32(agents, name: str) -> None:
+    """The MLP's output projection stays fp32 (its input's outlier channels defeat per-row int8
+    scales); every other projection and the LM head are int8."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    agent = LLMAgent(agents[name].model, agents[name].tokenizer, name="int8", generation_precision="int8")
+    agent.generate(PROMPTS[:1], max_new_tokens=2, seed=0)
+    engine = agent.engine
+    if engine.fast_decode:
+        qkv, o, gate_up, down = (engine._plan.layers[0][i] for i in (1, 2, 4, 6))
+        assert all(isinstance(f, DynamicLinear) for f in (qkv, o, gate_up, engine._plan.lm_head))
+        assert isinstance(down, functools.partial) and down.keywords["weight"] is agent.model.model.layers[0].mlp.down_proj.weight
+    else:
+        kinds = {name.rsplit(".", 1)[-1]: type(m) for name, m in engine._rollout.named_modules()
+                 if isinstance(m, (nn.Linear, DynamicLinear))}
+        assert kinds["dense_4h_to_h"] is nn.Linear
+        assert kinds["query_key_value"] is DynamicLinear and kinds["lm_head"] is DynamicLinear
+
+
+def test_model_precision_sampling_samples_the_training_model(agents) -> None:
+    """Held-out evaluation of an int8-rollout agent samples its fp32 model: inside the block the
+    samples and log-probs are exactly the fp32 agent's; after it (also after an error) the int8
+    sampler is back; an agent whose sampler already is its model is left as it is."""
+    base = agents["tiny-llama-bpe"]
+    agent = LLMAgent(base.model, base.tokenizer, name="int8", generation_precision="int8")
+    rollout = agent.engine
+    with agent.model_precision_sampling():
+        inside = agent.generate(PROMPTS, n=2, max_new_tokens=8, seed=3)
+    exact = base.generate(PROMPTS, n=2, max_new_tokens=8, seed=3)
+    assert [s.token_ids for row in inside for s in row] == [s.token_ids for row in exact for s in row]
+    for a, b in zip([s for row in inside for s in row], [s for row in exact for s in row]):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-5)
+    assert agent.engine is rollout and rollout.rebuilds == 0  # the int8 copy was never used
+    with pytest.raises(RuntimeError, match="boom"), agent.model_precision_sampling():
+        raise RuntimeError("boom")
+    assert agent.engine is rollout
+    before = base.engine
+    with base.model_precision_sampling():
+        assert base.engine is before
 
 
 def test_int8_rows_stop_on_any_eos_and_drop_out(agents) -> None:

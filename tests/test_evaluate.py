@@ -180,6 +180,21 @@ def test_cli_on_a_checkpoint_dir_as_a_subprocess(tiny_agent, tmp_path: Path, fix
     assert summary["n"] == 3 and 0 <= summary["accuracy"] <= 1
 
 
+@pytest.mark.parametrize("flag, int8", [([], False), (["--generation-precision", "int8"], True)])
+def test_cli_samples_through_the_sampler_asked_for(monkeypatch, tmp_path: Path, flag, int8) -> None:
+    """--generation-precision int8 evaluates the int8 rollout sampler (to see what it costs in
+    accuracy); by default the model is sampled at its own precision."""
+    import agents
+
+    loaded = []
+    load = agents.load
+    monkeypatch.setattr(agents, "load", lambda *a, **kw: loaded.append(load(*a, **kw)) or loaded[-1])
+    out = tmp_path / "res.jsonl"
+    assert main(["--model", "tiny-llama-bpe", "--env", "rg-chain_sum-v0", "--env-kwarg", "size=40", "--n", "2",
+                 "--k", "1", "--max-new-tokens", "3", "--device", "cpu", "--out", str(out), *flag]) == 0
+    assert loaded[0].engine.int8 is int8 and len(out.read_text().splitlines()) == 2
+
+
 def test_cli_hub_id_offline_fails_clearly(monkeypatch: pytest.MonkeyPatch, capsys, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache: the model cannot be there

@@ -215,6 +215,13 @@ def test_single_agent_gspo_run_with_int8_rollouts(tmp_path):
     # so the pool, made before the update, records the sampler's values and no behaviour log-prob
     pool = Pool.from_jsonl(Path(cfg.output_dir) / "gspo" / "pools" / "latest.jsonl")
     assert len(pool) == 4 and all(r.source_mean_logp is None and r.sampling_mean_logp < 0 for r in pool.records)
+    # held-out evaluation measures the fp32 model, not its int8 sampler: before any update the
+    # evaluation equals that of the same run with fp32 rollouts
+    exact = _cfg(tmp_path, "gspo-fp32", "algo.name=gspo", "schedule.steps=1")
+    exact.agents = exact.agents[:1]
+    evals = [{k: v for k, v in _rows(run)[0].items() if "/eval/" in k and "time" not in k}
+             for run in (Path(cfg.output_dir) / "gspo", train(exact)["run_dir"])]
+    assert "llama/eval/greedy_acc" in evals[0] and evals[0] == evals[1]
 
 
 def test_script_runs_as_a_subprocess(tmp_path):

@@ -170,9 +170,10 @@ class AgentConfig:
     # "fp32" or "bf16" weights and compute
     precision: str = "fp32"
     # rollout sampling precision; null = `precision`. "int8" (CPU) samples from an int8-quantized
-    # copy (about 2x faster on SmolLM2-135M, docs/performance.md); exact because the trainer
-    # recomputes behaviour log-probs with the fp32 training model before any update (only an fp32
-    # sampler's own log-probs are reused, algo.behaviour_logprobs)
+    # copy (faster on SmolLM2-135M, docs/performance.md). Approximate: the tokens come from that copy
+    # and the update scores them with the training model (behaviour log-probs re-computed; only an
+    # exact fp32 sampler's own are reused, algo.behaviour_logprobs). Held-out evaluation always
+    # samples the training model itself
     generation_precision: str | None = None
     # rollout engine: "transformers" (built in) or "vllm" (pip install 'hacrl[vllm]'; in-process, weights
     # synced after every optimizer step, its log-probs re-scored by the training model)

@@ -218,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None, help="cpu, cuda, ...; default cuda if available")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    ap.add_argument("--generation-precision", default=None, choices=["fp32", "bf16", "int8"],
+                    help="sample through this approximate sampler instead (default: --precision), to see "
+                         "what a run's agents.N.generation_precision does to accuracy")
     ap.add_argument("--verifier", default=None, help="verifier name overriding the env's default")
     ap.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
                     help="task kwarg for the env (repeatable), e.g. --env-kwarg max_digits=1")
@@ -228,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         env_kwargs = _parse_kwargs(args.env_kwarg)
-        agent = agents.load(args.model, device=args.device, precision=args.precision)
+        agent = agents.load(args.model, device=args.device, precision=args.precision,
+                            generation_precision=args.generation_precision)
         res = evaluate_agent(agent, args.env, args.split, env_kwargs=env_kwargs, n_problems=args.n, k=args.k,
                              greedy=not args.no_greedy, max_new_tokens=args.max_new_tokens, seed=args.seed,
                              temperature=args.temperature, top_p=args.top_p, batch_size=args.batch_size,

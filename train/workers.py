@@ -183,7 +183,10 @@ class LocalWorker:
     def evaluate(self, env_id, split, **kwargs):
         from train.evaluate import evaluate_agent, scores
 
-        out = scores(evaluate_agent(self.agent, env_id, split, **kwargs))
+        # the trained model itself, not an approximate (int8) rollout sampler; an agent class
+        # without such a sampler has nothing to switch
+        with getattr(self.agent, "model_precision_sampling", contextlib.nullcontext)():
+            out = scores(evaluate_agent(self.agent, env_id, split, **kwargs))
         self._engine_sleep()
         return out
 
