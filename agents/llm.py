@@ -132,7 +132,6 @@ class LLMAgent:
             self.engine = TransformersEngine(
                 model, eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
                 autocast_dtype=torch.bfloat16 if gen_prec == "bf16" else None, int8=gen_prec == "int8")
-        self._model_precision_engine: TransformersEngine | None = None  # see model_precision_sampling
         self.peak_memory_bytes = 0
         # Score rows that share a prompt with one forward of that prompt (exact; off = plain forward).
         self.share_prompt_forward = True
@@ -149,10 +148,10 @@ class LLMAgent:
         if not isinstance(engine, TransformersEngine) or (not engine.int8 and engine.autocast_dtype == autocast):
             yield
             return
-        if self._model_precision_engine is None:
-            self._model_precision_engine = TransformersEngine(
-                self.model, eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id, autocast_dtype=autocast)
-        self.engine = self._model_precision_engine
+        # a fresh engine per block: a cached one would miss weight writes that leave version counters
+        # alone (fused AdamW), since the trainer invalidates only the rollout engine after updates
+        self.engine = TransformersEngine(self.model, eos_token_ids=self.eos_token_ids,
+                                         pad_token_id=self.pad_token_id, autocast_dtype=autocast)
         try:
             yield
         finally:
