@@ -77,6 +77,8 @@ CORRECTIONS = {
     193: ("$x \\in [-2,7]$", 1, "x in [-2,7] and -2 <= x <= 7 are the same set; the 0 is math-verify's "
           "allow_set_relation_comp=False refusing a relation answer to a set gold, while it accepts the "
           "reverse (line 191, labelled 1)"),
+    30: ("$10$", 0, "(9+1) restates a computation: against a gold written as a number hacrl pays only an "
+         "answer that states one (docs/verifiers.md, 'A computation is not its value')"),
     270: ("$1 - \\frac{1}{\\mathrm{e}}$", 0, "1 - 1/e != 1 + 1/e (0.632 vs 1.368); the 1 is math-verify's "
           "false positive (LANDSCAPE #14): its default parse() keeps only the leading 1 of both"),
 }

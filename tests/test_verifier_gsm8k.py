@@ -138,14 +138,18 @@ def test_extraction_rules_in_priority_order():
 BOX_VALUES = [
     # one written number (these passed before and must keep passing)
     ("18", 18), ("1,000", 1000), ("5 \\text{ eggs}", 5), ("18 dollars", 18), ("\\$18", 18),
-    ("$18.00", 18), ("50\\%", 50), ("18.", 18), ("18.00", 18), ("\\frac{36}{2}", 18),
+    ("$18.00", 18), ("50\\%", 50), ("18.", 18), ("18.00", 18), ("\\frac{1}{2}", Fraction(1, 2)),
+    ("2\\frac{1}{2}", Fraction(5, 2)), ("\\left(18\\right)", 18), ("\\frac{36}{2}", 18), ("36/2", 18),
     ("\\textbf{18}", 18), ("18^\\circ", 18), ("\\$18/\\text{day}", 18), ("-7", -7),
     # a name given a value
-    ("x = 5", 5), ("n=5", 5), ("\\text{Total} = \\$18", 18), ("x_1 = 5", 5), ("x = 2^3", 8),
-    # an exact expression: its value
-    ("\\sqrt{16}", 4), ("5!", 120), ("2^3", 8), ("-\\sqrt{4}", -2), ("\\frac{1}{2}", Fraction(1, 2)),
-    ("2\\frac{1}{2}", Fraction(5, 2)), ("9 \\times 2 = 18", 18), ("16 - 3 = 13", 13),
-    ("\\binom{5}{2}", 10), ("(\\sqrt{2})^2", 2),
+    ("x = 5", 5), ("n=5", 5), ("\\text{Total} = \\$18", 18), ("x_1 = 5", 5),
+    # an equation that ends in its value
+    ("9 \\times 2 = 18", 18), ("16 - 3 = 13", 13),
+    # an expression that only restates a computation is not its value: a policy learns to copy the
+    # prompt's "4 - 4 - 6 =" as its answer (SmolLM2 + Gemma-3 under GSPO, seed 1, found it)
+    ("4 - 4 - 6", None), ("1+5", None), ("\\sqrt{16}", None), ("5!", None), ("2^3", None), ("-\\sqrt{4}", None),
+    ("\\binom{5}{2}", None), ("(\\sqrt{2})^2", None), ("x = 2^3", None),
+    ("1 + 5 = 1 + 5", None), ("3 \\cdot 4", None),
     # not one number
     ("x^2", None), ("2\\pi", None), ("\\sqrt{2}", None), ("5 x", None), ("1, 2", None),
     ("16 - 3 = 12", None), ("Janet makes \\$18", None), ("18 \\text{ or more}", None),
@@ -180,16 +184,28 @@ def test_wrapped_number_in_a_box_never_pays_the_bare_number(gsm8k, template, n):
     assert v.reward == 0.0, v
 
 
-# The same value written another exact way still pays.
-REWRITTEN = ["\\frac{{{m}}}{{2}}", "\\dfrac{{{m}}}{{2}}", "\\sqrt{{{sq}}}", "{n}.0", "{n}.00", "\\$ {n}",
-             "{n} \\text{{ apples}}", "y = {n}", "{h}+{h}", "\\left({n}\\right)"]
+# The same number written another way (a fraction is a number, reduced or not) still pays; a
+# computation whose value is n does not.
+REWRITTEN = ["\\frac{{{m}}}{{2}}", "\\dfrac{{{m}}}{{2}}", "{m}/2", "{n}.0", "{n}.00", "\\$ {n}", "{n} \\text{{ apples}}", "y = {n}", "\\left({n}\\right)", "({n})",
+             "{h}+{h} = {n}"]
+UNEVALUATED = ["\\sqrt{{{sq}}}", "{h}+{h}", "{h} + {h}",
+               "{m} - {n}", "2 \\cdot {h}", "y = {h}+{h}", "{h}+{h} = {h}+{h}"]
 
 
 @pytest.mark.parametrize("template", REWRITTEN)
 @pytest.mark.parametrize("n", [4, 16, 120])
-def test_the_same_value_rewritten_in_a_box_pays(gsm8k, template, n):
+def test_the_same_number_rewritten_in_a_box_pays(gsm8k, template, n):
     box = template.format(n=n, m=2 * n, sq=n * n, h=n // 2)
     assert gsm8k.check(f"So $\\boxed{{{box}}}$.", str(n)).reward == 1.0, box
+
+
+@pytest.mark.parametrize("template", UNEVALUATED)
+@pytest.mark.parametrize("n", [4, 16, 120])
+@pytest.mark.parametrize("where", ["So $\\boxed{{{a}}}$.", "#### {a}", "The answer is {a}", "{a}"])
+def test_a_computation_is_never_paid_for_its_value(gsm8k, template, n, where):
+    answer = template.format(n=n, m=2 * n, sq=n * n, h=n // 2)
+    v = gsm8k.check(where.format(a=answer), str(n))
+    assert v.reward == 0.0, (answer, v)
 
 
 @pytest.mark.parametrize("name", ["gsm8k", "math"])
@@ -197,7 +213,7 @@ def test_a_box_inside_a_box_is_part_of_the_outer_answer(name):
     # the shared box finder read the innermost box: \boxed{\sqrt{\boxed{16}}} paid gold 16
     v = verifiers.get_verifier(name)
     assert v("$\\boxed{\\sqrt{\\boxed{16}}}$", "16") == 0.0
-    assert v("$\\boxed{\\sqrt{\\boxed{16}}}$", "4") == 1.0
+    assert v("$\\boxed{\\sqrt{\\boxed{16}}}$", "4") == 0.0  # nor its value: it restates a computation
     assert v("$\\boxed{\\boxed{18}}$", "18") == 1.0  # a double box is still the same answer
 
 
@@ -254,14 +270,21 @@ def test_a_standalone_number_is_still_read(gsm8k, response):
     assert v.reward == 1.0, (response, v)
 
 
-@pytest.mark.parametrize("response, value", [
-    ("#### 2^3", 8), ("#### \\sqrt{16}", 4), ("the answer is 5! ways", 120), ("#### 16 - 3 = 13", 13),
-    ("#### 36 / 2", 18), ("The answer is 2 \\times 9 = 18.", 18),
-])
-def test_an_expression_span_is_read_as_its_exact_value(gsm8k, response, value):
+@pytest.mark.parametrize("response, value", [("#### 16 - 3 = 13", 13), ("The answer is 2 \\times 9 = 18.", 18),
+                                             ("#### 36 / 2", 18)])  # a fraction, however spaced
+def test_an_equation_span_is_read_as_the_number_it_ends_in(gsm8k, response, value):
     v = gsm8k.check(response, str(value))
     assert v.reward == 1.0, v
     assert gsm8k.check(response, str(value + 1)).reward == 0.0
+
+
+@pytest.mark.parametrize("response, value", [
+    ("#### 2^3", 8), ("#### \\sqrt{16}", 4), ("the answer is 5! ways", 120),
+    ("State the final answer:\n4 -4 -6\n4 -4\n4 -4", -6), ("#### 1+5=1+5", 6),
+])
+def test_an_expression_span_is_not_paid_for_its_value(gsm8k, response, value):
+    v = gsm8k.check(response, str(value))
+    assert (v.reward, v.reason) == (0.0, "parse_error"), v
 
 
 def test_not_a_number_verdicts_name_their_rule(gsm8k):

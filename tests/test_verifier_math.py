@@ -4,6 +4,7 @@ comment, reasons and fields of the Verdict, hostile inputs, fuzzing, threads and
 from __future__ import annotations
 
 import pickle
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -206,14 +207,14 @@ DECIMAL_COMMAS = [
     ("1,000", "1.000", 0),
     ("1, 2", "1.2", 0),  # a space after the comma: a list
 ]
-SUMS = [
-    ("385", "\\sum_{k=1}^{10} k^2", 1),
-    ("384", "\\sum_{k=1}^{10} k^2", 0),
-    ("10", "\\sum_{i=1}^{4} i", 1),  # the index i is not the imaginary unit
+SUMS = [  # (gold, prediction): a sum is read as its value where the gold is the expression
+    ("\\sum_{k=1}^{10} k^2", "385", 1),
+    ("\\sum_{k=1}^{10} k^2", "384", 0),
+    ("\\sum_{i=1}^{4} i", "10", 1),  # the index i is not the imaginary unit
     ("2 \\cdot 6", "2\\sum_{k=1}^{3} k", 1),
     ("a_1+a_2+a_3", "\\sum_{i=1}^{3} a_i", 1),
     ("a_1+a_2", "\\sum_{i=1}^{3} a_i", 0),
-    ("36", "\\sum_{a=1}^{3}\\sum_{b=1}^{3} ab", 1),
+    ("\\sum_{a=1}^{3}\\sum_{b=1}^{3} ab", "36", 1),
     ("F_n = \\sum_{k=0}^{n-1} F_k F_{n-k-1}", "F_n = \\sum_{k=0}^{n-1} F_{n-k-1} F_k", 1),
     ("F_n = \\sum_{k=0}^{n-1} F_k F_{n-k-1}", "F_n = \\sum_{k=0}^{n} F_k F_{n-k-1}", 0),
     ("F_n = \\sum_{k=0}^{n-1} F_k F_{n-k-1}", "F_n = \\sum_{k=1}^{n-1} F_k F_{n-k-1}", 0),
@@ -264,12 +265,38 @@ def test_equivalence_table(v, table):
     assert wrong == []
 
 
+RESTATED = [  # (gold written as a number, an expression of that value): never paid
+    ("385", "\\sum_{k=1}^{10} k^2"), ("3", "\\log_2 8"), ("-1", "e^{i\\pi}"), ("36", "\\sum_{a=1}^{3}\\sum_{b=1}^{3} ab"), ("2", "\\sqrt[3]{8}"),
+    ("120", "\\binom{10}{3}"), ("6", "1+5"), ("-6", "4 - 4 - 6"), ("8", "2^3"), ("4", "\\sqrt{16}"), ("12", "3 \\cdot 4"),
+    ("120", "5!"), ("6", "x = 1+5"), ("6", "1+5 = 1+5"), ("\\frac{1}{2}", "\\frac{1}{4}+\\frac{1}{4}"), ("0.5", "1-0.5"),
+]
+
+
+@pytest.mark.parametrize("gold, pred", RESTATED, ids=[p for _, p in RESTATED])
+def test_a_computation_is_never_paid_against_a_number(v, gold, pred):
+    """A policy under RL learns to copy the prompt's "4 - 4 - 6 =" as its answer (SmolLM2 +
+    Gemma-3 under GSPO, seed 1): against a gold written as a number, the answer must state one."""
+    for response in (boxed(pred), f"The answer is ${pred}$."):
+        verdict = v.check(response, gold)
+        assert (verdict.reward, verdict.reason) == (0.0, "parse_error"), (response, verdict)
+    assert v.check(pred, gold).reward == 0.0
+
+
+@pytest.mark.parametrize("gold, pred", [("6", "1+5 = 6"), ("6", "x = 6"), ("-6", "(-6)"), ("0.5", "\\frac{1}{2}"),
+                                        ("\\frac{37}{2}", "18 1/2"), ("1500", "1.5\\times10^3"), ("18", "\\frac{36}{2}"),
+                                        ("\\frac{1}{3}", "x=\\frac13\\approx0.33"), ("5", "\\{\\{5\\}\\}")])
+def test_a_number_stated_in_any_written_form_is_paid(v, gold, pred):
+    assert v.check(boxed(pred), gold).reward == 1.0, pred
+
+
 @pytest.mark.parametrize("table", sorted(TABLES))
 def test_equivalence_is_symmetric_where_it_should_be(v, table):
     """Swapping gold and prediction changes nothing (the interval/inequality case included)."""
     for gold, pred, expected in TABLES[table]:
         if table == "percents" or (table, gold) in {("sets", "(3,1)"), ("matrices", "1")}:
             continue  # a bare "28" never means 28%; "{1,3}" / Matrix text are one-way by design
+        if re.fullmatch(r"-?\d+", pred) and not re.fullmatch(r"-?\d+", gold):
+            continue  # one-way too: an expression is never paid against a gold written as a number
         assert v.check(boxed(gold), pred).reward == expected, (pred, gold)
 
 
@@ -497,10 +524,11 @@ def test_pickles_and_runs_in_worker_processes(v):
 # (response, gold, expected reward). Each class pays 0 for the wrong reading, and the honest
 # reading of the same text (where there is one) still pays 1.
 
-ANSWER_PHRASE_OPERAND = [  # "the answer is X": X read whole when its number is an operand
-    ("the answer is 5! ways", "5", 0.0), ("the answer is 5! ways", "120", 1.0),
-    ("The answer is 5!", "5", 0.0), ("The answer is 5!", "120", 1.0),
-    ("The answer is $5$!", "5", 0.0), ("The answer is $5$!", "120", 1.0),
+ANSWER_PHRASE_OPERAND = [  # "the answer is X": X read whole when its number is an operand, and an
+    # expression is not its value against a gold written as a number
+    ("the answer is 5! ways", "5", 0.0), ("the answer is 5! ways", "120", 0.0),
+    ("The answer is 5!", "5", 0.0), ("The answer is 5!", "120", 0.0),
+    ("The answer is $5$!", "5", 0.0), ("The answer is $5$!", "120", 0.0),
     ("The answer is 5 factorial", "5", 0.0), ("The answer is 5 factorial", "120", 0.0),
     ("The answer is 5 cubed", "5", 0.0), ("The answer is 4 squared.", "4", 0.0),
     ("The answer is $4$ squared.", "4", 0.0), ("Answer: \\(4\\) squared", "4", 0.0),
@@ -508,7 +536,7 @@ ANSWER_PHRASE_OPERAND = [  # "the answer is X": X read whole when its number is 
     ("The answer is half of 18", "18", 0.0), ("The answer is 18 percent of 50", "50", 0.0),
     ("The answer is 18 percent of 50", "18", 0.0), ("The answer is 3 times 4.", "4", 0.0),
     ("The answer is 16 minus 5.", "5", 0.0), ("The answer is 10 divided by 2.", "2", 0.0),
-    ("The answer is $\\sqrt{16}$ apples", "16", 0.0), ("The answer is $\\sqrt{16}$ apples", "4", 1.0),
+    ("The answer is $\\sqrt{16}$ apples", "16", 0.0), ("The answer is $\\sqrt{16}$ apples", "4", 0.0),
     ("The answer is 5 ways.", "5", 1.0), ("The answer is 12 inches.", "12", 1.0),
     ("The answer is $x$!", "x", 0.0), ("The answer is $x$.", "x", 1.0),  # "!" is read as x!
 ]

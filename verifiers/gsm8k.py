@@ -9,13 +9,16 @@ Three modes (constructor option `mode`, or the registered names):
 * ``"gsm8k-strict"`` / ``"gsm8k-flexible"`` - lm-eval-harness's ``gsm8k`` filters, reproduced
   string-for-string so rewards can be compared with published numbers (see `_lm_eval_check`).
 
-A number is never read out of an expression: a box is read whole (`box_value`: ``\\boxed{\\sqrt{16}}``
-is 4, ``\\boxed{x^2}`` is not a number), and a number that is an operand in the ``####`` line,
-the "answer is" phrase or the last-number fallback (``\\sqrt{16}``, ``5! ways``, ``16-5``, see
-`verifiers.operands.is_operand`) is not that number: the span's exact value is read instead
-(``#### 2^3`` is 8), else the answer is not a number (reason "parse_error"). A last box that
-never closes is no answer, and one longer than `_MAX_EXPRESSION_CHARS` is reason "too_long":
-neither is skipped for an earlier box or a number outside it.
+A number is never read out of an expression, and an expression is never paid for its value: a
+box is read whole (`box_value`), and a number that is an operand in the ``####`` line, the
+"answer is" phrase or the last-number fallback (``\\sqrt{16}``, ``5! ways``, ``16-5``, see
+`verifiers.operands.is_operand`) is not that number. An answer must state its number
+(`stated_value`): written as a number (``18``, ``1/2``, ``2\\frac{1}{2}``), or an equation that ends
+in it (``16 - 3 = 13``). ``4 - 4 - 6``, ``2^3``, ``\\sqrt{16}``, ``5!`` only restate a
+computation (a policy under RL learns to copy the prompt's "4 - 4 - 6 =" as its answer): they are
+not a number (reason "parse_error"). A last box that never closes is no answer, and one longer than
+`_MAX_EXPRESSION_CHARS` is reason "too_long": neither is skipped for an earlier box or a number
+outside it.
 
 The gold may be the full GSM8K answer (worked solution ending ``#### 18``) or just ``18``.
 Only regexes, `Fraction` and the math grader's own whitelist parser run on model text:
@@ -61,6 +64,10 @@ _NUMBER_SPACE_NUMBER = re.compile(r"\d\s+\.?\d")
 #: CPU seconds to parse one expression answer (the math grader's default budget).
 _EXPRESSION_SECONDS = 0.2
 # "x = 5", "n=5", "\text{Total} = \$18", "x_1 = 5": a name (letters, words) given one value.
+# "2\frac{1}{2}", "-2 \dfrac{1}{2}": a mixed number, which `parse_number` does not read
+_MIXED_NUMBER = re.compile(r"\s*[-−]?\s*\d+\s*\\[dt]?frac\s*\{\s*\d+\s*\}\s*\{\s*\d+\s*\}\s*")
+# "(18)", "\left( 18 \right)": a number in brackets
+_PARENTHESIZED = re.compile(r"\s*(?:\\left\s*)?\(\s*([^()]*?)\s*(?:\\right\s*)?\)\s*")
 _ASSIGNMENT = re.compile(
     r"\s*(?:\\(?:text|mathrm|textbf|mbox)\s*\{\s*[A-Za-z][A-Za-z' ]*\}|[A-Za-z][A-Za-z' ]*?)"
     r"(?:_\{?[A-Za-z0-9]+\}?)?\s*=\s*(?P<value>[^=]+)")
@@ -115,29 +122,55 @@ def expression_value(text: str) -> Fraction | None:
     return _exact(value)
 
 
+def written_number(text: str) -> Fraction | None:
+    """``text`` as one written number (`parse_number`: ``18``, ``$1,000``, ``1/2``, ``36/2``,
+    ``\\frac{3}{4}``, ``18 dollars``), in brackets (``(18)``) or a mixed number (``2\\frac{1}{2}``);
+    None otherwise. A fraction is a number however it is written, reduced or not."""
+    value = parse_number(text)
+    if value is None and _MIXED_NUMBER.fullmatch(text) and not OPERATOR_WORDS.search(text):
+        value = expression_value(text)
+    if value is None and (inner := _PARENTHESIZED.fullmatch(text)) is not None:
+        return written_number(inner.group(1))
+    return value
+
+
+def stated_value(text: str) -> Fraction | None:
+    """The number an answer states: `written_number`, or an equation whose last side is a written
+    number and whose every side has that value (``16 - 3 = 13`` = 13, ``9 \\times 2 = 18`` = 18).
+    None for anything else, however exact its value: ``4 - 4 - 6``, ``2^3``, ``5!``,
+    ``\\sqrt{16}``, ``1 + 5 = 1 + 5``, ``16 - 3 = 12``. An answer that only restates a
+    computation has not done it, so it is never paid for the computation's value. Raises
+    `BudgetExceeded` past the time or size limits."""
+    value = written_number(text)
+    if value is not None or "=" not in text:
+        return value
+    last = written_number(text.rsplit("=", 1)[1])
+    return last if last is not None and expression_value(text) == last else None
+
+
 def box_value(content: str) -> Fraction | None:
     """The value of a `\\boxed{}` answer; None when it is not one number. A box holds an
     expression, so it is read whole, never as a number found inside it:
 
-    * one written number, as `parse_number` reads it: ``1,000``, ``\\$18``, ``$18.00``, ``18.``,
-      ``18.00``, ``50\\%`` (= 50), ``\\frac{36}{2}``, ``18 dollars``, ``5 \\text{ eggs}``;
+    * one written number (`written_number`): ``1,000``, ``\\$18``, ``$18.00``, ``18.``,
+      ``18.00``, ``50\\%`` (= 50), ``\\frac{1}{2}``, ``2\\frac{1}{2}``, ``18 dollars``, ``5 \\text{ eggs}``, ``(18)``;
     * a name given a value: ``x = 5``, ``n=5``, ``\\text{Total} = \\$18`` -> the value;
-    * else an exact expression, by `expression_value`: ``\\sqrt{16}`` = 4, ``5!`` = 120,
-      ``2^3`` = 8, ``-\\sqrt{4}`` = -2, ``2\\frac{1}{2}`` = 5/2, ``16 - 3 = 13`` = 13;
+    * an equation ending in its value (`stated_value`): ``16 - 3 = 13`` = 13;
     * anything else is not a number: ``x^2``, ``2\\pi``, ``\\sqrt{2}``, ``5 x``, ``1, 2``, prose
-      ("Janet makes \\$18"), ``16 - 3 = 12``.
+      ("Janet makes \\$18"), ``16 - 3 = 12``, and expressions that only restate a computation:
+      ``\\sqrt{16}``, ``5!``, ``2^3``, ``4 - 4 - 6``. (A fraction is a number: ``\\frac{36}{2}`` = 18.)
 
     Raises `NumberTooLarge` / `BudgetExceeded` over the size or time limits."""
-    value = parse_number(content)
+    value = written_number(content)
     if value is not None:
         return value
     named = _ASSIGNMENT.fullmatch(content)
     if named is not None:
         content = named.group("value")
-        value = parse_number(content)
+        value = written_number(content)
         if value is not None:
             return value
-    return expression_value(content)
+    return stated_value(content)
 
 
 def _span_number(span: str) -> tuple[Fraction, str] | None:
@@ -145,8 +178,9 @@ def _span_number(span: str) -> tuple[Fraction, str] | None:
     ('$1,000.00 dollars'), else its first number when that number stands alone ('18. She
     earns...', '18 because...'); None when the span has no number. When the first number is an
     operand ('\\sqrt{16}', '5! ways', '2^3', '16 - 3 = 13'; see `is_operand`) the span states an
-    expression: its exact value ('2^3' = 8), else `NotANumber`, never the bare number."""
-    value = parse_number(span)
+    expression: the number it states ('16 - 3 = 13' = 13, `stated_value`), else `NotANumber`,
+    never the bare number nor the expression's value ('2^3', '4 - 4 - 6')."""
+    value = written_number(span)
     if value is not None:
         return value, span.strip().rstrip(".")
     first = next(iter_numbers(span), None)
@@ -154,7 +188,7 @@ def _span_number(span: str) -> tuple[Fraction, str] | None:
         return None
     if not is_operand(span, first.start, first.end):
         return first.value, first.text
-    value = expression_value(span)
+    value = stated_value(span)
     if value is None:
         raise NotANumber(span)
     return value, span.strip()
@@ -190,7 +224,7 @@ def extract_answer(text: str) -> tuple[Fraction | None, str, str, tuple[str, ...
     never closes or is too long (never skipped for an earlier box or a number outside it).
     """
     if len(text) < 80:  # a bare answer ("1 000", "$18.00"): the whole response is the number
-        value = parse_number(text)
+        value = written_number(text)
         if value is not None:
             return value, text.strip().rstrip("."), "whole", ()
     if _HASHES in text:

@@ -13,6 +13,8 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
+import sympy as sp
+
 from verifiers.base import Verdict, Verifier, failed
 from verifiers.budget import DEFAULT_LIMITS, Budget, BudgetExceeded, Limits
 from verifiers.math.equivalence import equivalent
@@ -21,7 +23,7 @@ from verifiers.math.extract import extract_answer, extract_gold
 from verifiers.math.normalize import choice_letter, normalize, text_key
 from verifiers.math.options import CompareOptions, check_precision, renamings, using
 from verifiers.math.parse import ParseError, parse_math
-from verifiers.math.values import Seq
+from verifiers.math.values import Rel, Seq
 from verifiers.registry import register_verifier
 
 __all__ = ["MathVerifier", "extract_answer", "extract_gold", "last_boxed", "normalize",
@@ -31,6 +33,16 @@ _PLAIN_NUMBER_RE = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:/\d+)?")
 # "1,22" / "0,111" / "1000,99": a decimal comma, read so only against a single plain number
 # on the other side ("1,000" is a thousands separator, "1, 2" and "1,2" vs "1, 2" are lists).
 _DECIMAL_COMMA_RE = re.compile(r"-?(?:0,\d+|\d+,(?!\d{3}$)\d+)")
+# A rational number written as one, in normalized text: "18", "-0.5", "1/2", "\frac{3}{4}", "\frac12",
+# "2\frac{1}{2}", "1.5\times10^{3}", in brackets or not. Against a rational gold the answer (the last
+# side of an equation) must be one of these: "1+5", "\sqrt{16}", "2^3", "36/2" restate a computation.
+_NUMERAL_RE = re.compile(
+    r"[-+]?\s*(?:(?:\d+\s+)?(?:\d+(?:\.\d*)?|\.\d+)(?:\s*/\s*\d+)?"
+    r"(?:\s*(?:\\times|\\cdot)\s*10\s*\^\s*(?:\{\s*[-+]?\d+\s*\}|\d))?"
+    r"|(?:\d+\s*)?\\frac\s*(?:\{\s*[-+]?\d+\s*\}|\d)\s*(?:\{\s*\d+\s*\}|\d))")
+_BRACKETED = re.compile(r"\\?[({]\s*(.*?)\s*\\?[)}]")
+# what an answer states its value after: `=` (not <=, >=, !=) or \approx
+_STATED_RE = re.compile(r"(?<![<>!])=|\\approx")
 # `=` that is not part of <=, >=, !=
 _TOP_EQUALS_RE = re.compile(r"(?<![<>!])=")
 #: Time allowed to parse one gold answer (our data, parsed once per distinct gold and cached).
@@ -106,6 +118,17 @@ def _warm_up() -> None:
         for response, gold in _WARM_UP:
             verifier._check(response, gold)
         _warm_done = True
+
+
+def _states_number(pred: str) -> bool:
+    """Does the normalized answer end in a written rational number ("18", "x = 18", "16 - 3 = 13")?
+    An answer graded against a gold written as a number must state it: a policy under RL learns to copy the prompt's
+    "4 - 4 - 6 =" or "\\sqrt{16}" as its answer, and a grader that paid their value would pay for
+    no work."""
+    last = _STATED_RE.split(pred)[-1].strip()  # "x = 13", "x = \frac13 \approx 0.33", "x \approx 11"
+    while (inner := _BRACKETED.fullmatch(last)) is not None:  # "(18)", "\{\{18\}\}"
+        last = inner.group(1)
+    return bool(_NUMERAL_RE.fullmatch(last))
 
 
 @register_verifier("math")
@@ -234,6 +257,10 @@ class MathVerifier(Verifier):
         if pred_val is None:
             return None, "parse_error", {}
         shown = {"normalized_gold": _show(gold_val), "normalized_pred": _show(pred_val)}
+        last = pred_val.parts[-1] if isinstance(pred_val, Rel) else pred_val
+        if (isinstance(gold_val, sp.Rational) and isinstance(last, sp.Rational) and _states_number(gold)
+                and not _states_number(pred)):  # "1+5", "\\sqrt{16}", "x = 5!" against a gold of 6, 4, 120
+            return None, "parse_error", shown
         for candidate in renamings(gold_val, pred_val):  # more than one only with strict=False
             rule = equivalent(gold_val, candidate, budget)
             if rule is not None:
