@@ -220,7 +220,7 @@ def sweep(args: argparse.Namespace) -> list[str]:
     """Train what `plan` lists; returns a message per failed run."""
     todo = plan(args)
     total, failures = len(todo), []
-    print(f"{total} run(s) to train in {args.out_dir} ({len(args.arms)} arms x {len(args.seeds)} seeds, "
+    print(f"{total} run(s) to train in {args.out_dir} ({len(args.arms)} arms x seeds {','.join(map(str, args.seeds))}, "
           f"{'in-process' if args.in_process else f'child processes, jobs={args.jobs}'})", flush=True)
 
     def one(item: tuple[int, tuple[str, int, list[str]]]) -> None:

@@ -168,6 +168,7 @@ def test_quick_sweep_end_to_end_then_resume_skips_and_config_clash_is_refused(tm
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "[2/2] gspo seed 0: done" in proc.stdout
+    assert "(2 arms x seeds 0, in-process)" in proc.stdout  # the seed ids, so `--seeds 1` (a count) is not mistaken for seed 1
     for line in ("| hacpo | 1 |", "| gspo | 1 |", "| llama | HACPO beats GSPO (equal steps) |",
                  "| qwen2 | HACPO >= GSPO x2 at half the tokens | n/a |"):
         assert line in proc.stdout, line
