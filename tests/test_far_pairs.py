@@ -40,6 +40,18 @@ def test_peer_gate_keeps_positive_advantages_only():
     assert core.peer_gate(torch.tensor([0.5, 0.0, -0.3, 1e-9])).tolist() == [True, False, False, True]
 
 
+def test_rescue_gate_keeps_positive_peer_samples_that_beat_all_the_learners_own():
+    peer_adv = torch.tensor([[1.2, -0.4], [0.3, 0.3], [0.0, 0.5]])
+    peer_rewards = torch.tensor([[1.0, 0.0], [1.0, 1.0], [1.0, 0.5]])
+    own = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.2, 0.0]])  # G' = 3 may differ from G
+    # prompt 0: own all wrong, the correct peer sample rescues it; prompt 1: the learner solves it
+    # once already, so the peer's correct (positive) samples stay out; prompt 2: 1.0 needs A > 0 too,
+    # 0.5 > 0.2 with A > 0 enters
+    assert core.rescue_gate(peer_adv, peer_rewards, own).tolist() == [[True, False], [False, False], [False, True]]
+    with pytest.raises(ValueError, match=r"\(P, G\)"):
+        core.rescue_gate(peer_adv, peer_rewards, own[:2])
+
+
 def test_centered_offsets_are_per_source_medians_of_the_log_ratio():
     learner = torch.tensor([-3.0, -4.0, -5.0, -1.0, -2.0, -2.5])
     source = torch.tensor([-1.0, -1.0, -1.0, -1.5, -1.0, -1.0])
@@ -79,8 +91,8 @@ def _pool() -> Pool:
     return Pool(recs)
 
 
-def _rows(algo: str):
-    algo_spec = get_algo(algo)
+def _rows(algo: str, **overrides):
+    algo_spec = get_algo(algo, **overrides)
     cap, ratios = update_capability(TrainerState(), REWARDS, algo_spec)
     return learner_rows(algo_spec, 0, SharedStep(("a", "b"), _pool(), REWARDS, ratios, cap))[0]
 
@@ -91,6 +103,14 @@ def test_gated_rows_keep_own_samples_and_only_positive_peer_samples():
     peers = [(r.record.response, r.advantage) for r in full if not r.is_self]
     assert [r.record.response for r in gated if not r.is_self] == [name for name, a in peers if a > 0]
     assert [r.record.response for r in gated if not r.is_self] == ["b00", "b10", "b11"]  # the peer's correct ones
+
+
+def test_rescue_gated_rows_keep_only_peer_samples_of_the_learners_all_wrong_prompts():
+    full, rescue = _rows("hacpo"), _rows("hacpo", cross_gate="rescue")
+    assert [r.advantage for r in rescue if r.is_self] == [r.advantage for r in full if r.is_self]
+    # of the peer's correct samples b00, b10, b11 only b00 is on a prompt the learner got all wrong
+    assert [r.record.response for r in rescue if not r.is_self] == ["b00"]
+    assert [r.advantage for r in rescue if not r.is_self] == [r.advantage for r in full if r.record.response == "b00"]
 
 
 def test_own_guard_rows_zero_the_learners_all_wrong_prompt_only():

@@ -109,8 +109,9 @@ class AlgoSpec:
     delta_step: float = 0.025
 
     # --- pairs far apart (not in the paper; off in hacpo; docs/variants.md) ------------------------
-    # "positive": a peer's sample enters a learner only with a positive advantage (core.peer_gate)
-    cross_gate: Literal["all", "positive"] = "all"
+    # "positive": a peer's sample enters a learner only with a positive advantage (core.peer_gate);
+    # "rescue": only where it also beats all the learner's own samples of the prompt (core.rescue_gate)
+    cross_gate: Literal["all", "positive", "rescue"] = "all"
     # the learner's own uniform (all-wrong) group gets no negative advantage (core.guard_own_uniform)
     own_uniform_guard: bool = False
     # "centered": the cross window is placed at the pair's median log-ratio (core.centered_offsets)
@@ -148,7 +149,7 @@ class AlgoSpec:
 
         need(bool(self.name), "name", "must be non-empty")
         for key, choices in (("objective", ("gspo", "grpo")), ("cross_old_logp", ("source", "learner")),
-                             ("behaviour_logprobs", ("auto", "recompute")), ("cross_gate", ("all", "positive")),
+                             ("behaviour_logprobs", ("auto", "recompute")), ("cross_gate", ("all", "positive", "rescue")),
                              ("cross_window", ("fixed", "centered"))):
             need(getattr(self, key) in choices, key, f"{getattr(self, key)!r} must be one of {choices}")
         need(self.rollout_multiplier >= 1, "rollout_multiplier", f"{self.rollout_multiplier} must be >= 1")

@@ -82,7 +82,8 @@ class AlgoConfig:
     # where behaviour log-probs come from: "auto" (the default) reuses an exact fp32 sampler's own
     # log-probs and re-scores the rest; "recompute" always re-scores with the training model
     behaviour_logprobs: str | None = None
-    # pairs far apart (docs/variants.md): "positive" = peers' samples only with a positive advantage
+    # pairs far apart (docs/variants.md): "positive" = peers' samples only with a positive advantage;
+    # "rescue" = only those that beat all the learner's own samples of the prompt
     cross_gate: str | None = None
     # the learner's own all-wrong (uniform) group gets no negative advantage from peers' successes
     own_uniform_guard: bool | None = None

@@ -240,6 +240,24 @@ def peer_gate(advantages: Tensor) -> Tensor:
     return advantages > 0
 
 
+def rescue_gate(advantages: Tensor, rewards: Tensor, own_rewards: Tensor) -> Tensor:
+    """Rescue-gated sharing: a peer's sample enters the learner's update only where it beats every
+    one of the learner's own samples of that prompt, with a positive advantage:
+
+        keep_i = [A_i > 0]  and  [R_i > max_g R_{k,g}]
+
+    (for 0/1 rewards: it is correct and the learner got that prompt all wrong). A peer teaches only
+    what the learner cannot do yet; where the learner already solves a prompt its own samples are
+    its signal, and a peer's differently written answers are not pushed onto it.
+    advantages, rewards: (P, G) of one peer; own_rewards: (P, G') of the learner -> bool (P, G).
+    """
+    if advantages.shape != rewards.shape or advantages.ndim != 2 or own_rewards.ndim != 2 \
+            or own_rewards.shape[0] != rewards.shape[0]:
+        raise ValueError(f"advantages and rewards must be (P, G) and own_rewards (P, G'), got "
+                         f"{tuple(advantages.shape)}, {tuple(rewards.shape)} and {tuple(own_rewards.shape)}")
+    return (advantages > 0) & (rewards > own_rewards.amax(dim=1, keepdim=True))
+
+
 def centered_offsets(learner_mean_logp: Tensor, source_mean_logp: Tensor, source: list) -> Tensor:
     """Cross window placed from the pair's measured log-ratios ("centered" window): per source j,
 

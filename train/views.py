@@ -57,7 +57,11 @@ def learner_rows(spec: AlgoSpec, k: int, step: SharedStep) -> tuple[list[Learner
         for j, name in enumerate(names):
             if j == k:
                 continue
-            keep = core.peer_gate(adv[:, j]) if spec.cross_gate == "positive" else None  # (P, G)
+            keep = None  # (P, G) bool, or None: every peer sample enters
+            if spec.cross_gate == "positive":
+                keep = core.peer_gate(adv[:, j])
+            elif spec.cross_gate == "rescue":
+                keep = core.rescue_gate(adv[:, j], rewards[:, j], rewards[:, k])
             for r in pool.from_source(name):
                 if keep is not None and not keep[r.prompt_index, r.sample_index]:
                     continue
