@@ -151,6 +151,19 @@ def _steps(run: Path) -> list[int]:
     return [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+def test_cli_a_checkpoint_that_cannot_be_written_is_one_error_line(monkeypatch, tmp_path):
+    import train.loop
+    from train.checkpoint import CheckpointWriteError
+
+    def full_disk(cfg, resume=None):
+        raise CheckpointWriteError(5, tmp_path / "checkpoints", RuntimeError("unexpected pos 96 vs 88"), 0)
+
+    monkeypatch.setattr(train.loop, "train", full_disk)
+    with pytest.raises(SystemExit, match=r"^error: checkpoint step 5 could not be written .*unexpected pos 96 vs 88"
+                                         r".*the disk is \(nearly\) full.*--resume"):
+        _main("--config", str(SMOKE), f"--output_dir={tmp_path}")
+
+
 @pytest.fixture(scope="module")
 def three_step_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")

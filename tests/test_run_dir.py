@@ -173,6 +173,26 @@ def test_crash_mid_save_leaves_previous_checkpoint_intact(tmp_path: Path) -> Non
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["latest", "step_10"]
 
 
+def test_a_full_disk_is_named_with_the_way_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the real-pair sweep filled the disk: torch.save died with "unexpected pos" deep inside a worker
+    from collections import namedtuple
+
+    import train.checkpoint as ckpt
+
+    run = RunDir(tmp_path, tensorboard=False, keep_checkpoints=2)
+    run.save_checkpoint(5, [FakeAgent("llama", 1.0)], {"step": 5})
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(ckpt.shutil, "disk_usage", lambda p: usage(10 * 2**30, 10 * 2**30 - 2**28, 2**28))
+    with pytest.raises(ckpt.CheckpointWriteError) as err:
+        run.save_checkpoint(10, [FakeAgent("llama", 9.0, fail=True)], {"step": 10})
+    msg = str(err.value)
+    assert "checkpoint step 10 could not be written" in msg and "injected" in msg
+    assert "0.2 GiB free there - the disk is (nearly) full" in msg and "(newest: step_5)" in msg
+    assert "schedule.keep_checkpoints=1" in msg and f"--resume {tmp_path}" in msg
+    assert [s for s, _ in list_checkpoints(tmp_path / "checkpoints")] == [5]  # nothing lost, no leftovers
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["latest", "step_5"]
+
+
 def test_leftovers_of_a_killed_save_are_ignored_then_cleared_by_the_next_save(tmp_path: Path) -> None:
     run = RunDir(tmp_path, tensorboard=False)
     run.save_checkpoint(1, [FakeAgent("a", 1.0)], {"step": 1})

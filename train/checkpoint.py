@@ -45,6 +45,28 @@ class SavableAgent(Protocol):
     def save_pretrained(self, path: str | os.PathLike) -> Any: ...
 
 
+#: Free space below which a failed checkpoint write is reported as a full disk.
+_LOW_FREE_BYTES = 2 * 2**30
+
+
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint could not be written (typically a full disk: torch.save then fails deep inside
+    with "unexpected pos" or "iostream error"). The partial copy is removed; earlier checkpoints
+    are untouched. The message names the cause, the free space and the way out."""
+
+    def __init__(self, step: int, root: Path, cause: BaseException, free_bytes: int):
+        full = " - the disk is (nearly) full" if free_bytes < _LOW_FREE_BYTES else ""
+        found = list_checkpoints(root)
+        newest = found[-1][1].name if found else None
+        super().__init__(
+            f"checkpoint step {step} could not be written to {root} ({type(cause).__name__}: "
+            f"{str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}); "
+            f"{free_bytes / 2**30:.1f} GiB free there{full}. Earlier checkpoints are intact "
+            f"(newest: {newest or 'none'}). Free space, or keep fewer (schedule.keep_checkpoints=1) "
+            f"or rarer (a larger schedule.save_every) checkpoints, then continue with "
+            f"`python train/hacpo.py --resume {root.parent}`.")
+
+
 def save_checkpoint(checkpoints_dir: str | Path, step: int,
                     agents: Mapping[str, SavableAgent] | Iterable[SavableAgent],
                     state: Mapping[str, Any], *, keep: int | None = None) -> Path:
@@ -74,6 +96,10 @@ def save_checkpoint(checkpoints_dir: str | Path, step: int,
             _remove_dir(final)
         os.replace(tmp, final)
         fsync_dir(root)
+    except Exception as exc:
+        free = shutil.disk_usage(root).free  # before removing the partial copy, which frees space
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointWriteError(step, root, exc, free) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a kill -9 cannot get here; RunDir clears leftovers
         raise

@@ -27,6 +27,7 @@ if __package__ in (None, ""):  # run as a file: make `import train.x` work from 
 
 
 def main(argv: list[str] | None = None) -> dict:
+    from train.checkpoint import CheckpointWriteError
     from train.config import ConfigError, load_config, split_cli_args
     from train.loop import train
     from train.run_dir import locate_run
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         return train(cfg, resume=resume)
     except ConfigError as e:  # the envs, data, models or resume point it names: checked before any work
+        raise SystemExit(f"error: {e}") from None
+    except CheckpointWriteError as e:  # a full disk mid-run: what to free, and how to continue
         raise SystemExit(f"error: {e}") from None
 
 
