@@ -43,6 +43,8 @@ ARMS = ("hacpo", "gspo", "gspo2x", "naive", "one_way", "no_adv", "no_omega", "al
 RESERVED = ("algo.name", "seed", "run_name", "output_dir", "resume")
 # config keys that may differ between a finished run and this sweep without changing its result
 IGNORED_KEYS = ("run_name", "output_dir", "resume", "logging")
+# how often and how many checkpoints a run keeps: disk, not results (a sweep may keep fewer than its first half)
+IGNORED_SCHEDULE_KEYS = ("save_every", "keep_checkpoints")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -113,6 +115,7 @@ def _comparable(cfg_yaml: str) -> dict:
     import yaml
 
     d = yaml.safe_load(cfg_yaml)
+    d["schedule"] = {k: v for k, v in d.get("schedule", {}).items() if k not in IGNORED_SCHEDULE_KEYS}
     return {k: v for k, v in d.items() if k not in IGNORED_KEYS}
 
 

@@ -176,6 +176,9 @@ def test_quick_sweep_end_to_end_then_resume_skips_and_config_clash_is_refused(tm
     # the same sweep again: nothing left to train; a different config must not join these runs
     args = collab.parse_args(["--quick", "--in-process", "--out-dir", str(out), "--resume-existing"])
     assert collab.plan(args) == []
+    # keeping fewer checkpoints changes the disk, not the result: the finished runs still join
+    assert collab.plan(collab.parse_args(["--quick", "--in-process", "--out-dir", str(out), "--resume-existing",
+                                          "--set", "schedule.keep_checkpoints=3", "--set", "schedule.save_every=5"])) == []
     with pytest.raises(SystemExit, match="another config"):
         collab.plan(collab.parse_args(["--quick", "--out-dir", str(out), "--resume-existing", "--steps", "2"]))
     with pytest.raises(SystemExit, match="already exists"):
