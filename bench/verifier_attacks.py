@@ -7,7 +7,7 @@ does not, or the grader cannot read it whole), never by running a verifier.
 
 Classes (`kind`): an operation around the right number in a box (`wrapped_box`), the same number
 written another exact way (`rewritten_box`, label 1), a computation whose value is the number
-(`computed_box`, label 0: restating is not computing), filler past the length limit around a wrong
+(`computed_box`, label 0: restating is not computing, `\\frac{2n}{2}` included), filler past the length limit around a wrong
 box with the gold at the end (`long_filler`), and around a right box (`overlong_right`: labelled 0
 because a grader must not read a part of a response, but reported apart, as a policy), a box holding a huge sum (`giant_box`), a box cut off before its `}`
 (`cut_box`), unions of many intervals (`interval_union`, small ones labelled 1), power towers,
@@ -39,10 +39,11 @@ _WRAPS = [
     (r"({n}, {n})", 0),
 ]
 # Exact rewrites of n: the grader must still pay for these.
-_REWRITES = [r"\frac{{{m}}}{{2}}", r"{n}.0", r"{n}.00", r"\dfrac{{{m}}}{{2}}"]
+_REWRITES = [r"{n}.0", r"{n}.00"]
 # Computations whose value is n: a restated computation is not its result, so never paid (a policy
-# learns to copy the prompt's "4 - 4 - 6 =" as its answer).
-_COMPUTED = [r"\sqrt{{{sq}}}", r"{k}+1", r"{m} - {n}"]
+# learns to copy the prompt's "4 - 4 - 6 =" as its answer); a fraction for a whole number is a
+# division restated.
+_COMPUTED = [r"\sqrt{{{sq}}}", r"{k}+1", r"{m} - {n}", r"\frac{{{m}}}{{2}}", r"\dfrac{{{m}}}{{2}}"]
 _INTRO = ["So the answer is ", "Therefore the total is ", "Final answer: ", "", "We get "]
 
 

@@ -139,7 +139,7 @@ BOX_VALUES = [
     # one written number (these passed before and must keep passing)
     ("18", 18), ("1,000", 1000), ("5 \\text{ eggs}", 5), ("18 dollars", 18), ("\\$18", 18),
     ("$18.00", 18), ("50\\%", 50), ("18.", 18), ("18.00", 18), ("\\frac{1}{2}", Fraction(1, 2)),
-    ("2\\frac{1}{2}", Fraction(5, 2)), ("\\left(18\\right)", 18), ("\\frac{36}{2}", 18), ("36/2", 18),
+    ("2\\frac{1}{2}", Fraction(5, 2)), ("\\left(18\\right)", 18), ("\\frac{3}{4}", Fraction(3, 4)), ("\\frac{6}{8}", Fraction(3, 4)),
     ("\\textbf{18}", 18), ("18^\\circ", 18), ("\\$18/\\text{day}", 18), ("-7", -7),
     # a name given a value
     ("x = 5", 5), ("n=5", 5), ("\\text{Total} = \\$18", 18), ("x_1 = 5", 5),
@@ -150,6 +150,7 @@ BOX_VALUES = [
     ("4 - 4 - 6", None), ("1+5", None), ("\\sqrt{16}", None), ("5!", None), ("2^3", None), ("-\\sqrt{4}", None),
     ("\\binom{5}{2}", None), ("(\\sqrt{2})^2", None), ("x = 2^3", None),
     ("1 + 5 = 1 + 5", None), ("3 \\cdot 4", None),
+    ("36/2 = 18", 18),
     # not one number
     ("x^2", None), ("2\\pi", None), ("\\sqrt{2}", None), ("5 x", None), ("1, 2", None),
     ("16 - 3 = 12", None), ("Janet makes \\$18", None), ("18 \\text{ or more}", None),
@@ -170,6 +171,22 @@ def test_box_is_read_as_its_exact_value_or_not_a_number(gsm8k, content, value):
         assert v.reward == 1.0, v
 
 
+# A fraction written for a whole number restates a division (a prompt's "36 / 2 =" copied) wherever
+# it stands; a fraction that is not whole is a number however written.
+@pytest.mark.parametrize("answer", ["36/2", "36 / 2", "\\frac{36}{2}", "\\dfrac{36}{2}", "18/1", "x = 36/2", "-36/-2"])
+@pytest.mark.parametrize("where", ["So $\\boxed{{{a}}}$.", "#### {a}", "The answer is {a}.", "{a}", "She has {a}"])
+def test_a_whole_number_left_as_a_division_is_never_paid(gsm8k, answer, where):
+    v = gsm8k.check(where.format(a=answer), "18")
+    assert (v.reward, v.reason) == (0.0, "parse_error"), (answer, v)
+    assert gsm8k.check(where.format(a=answer + " = 18" if "x" not in answer else "x = 18"), "18").reward == 1.0
+
+
+def test_a_gold_written_as_a_division_is_reached_by_its_own_form(gsm8k):
+    v = gsm8k
+    assert v.check("36/2", "#### 36/2").reward == 1.0 and v.check("18", "#### 36/2").reward == 1.0
+
+
+
 # Wrappers around the number n: each box states another value (or none), so a gold of n is
 # never paid. The bug read the one number inside the box: \boxed{\sqrt{16}} paid gold 16.
 WRAPPED = ["\\sqrt{{{n}}}", "{n}!", "{n}^2", "x^{n}", "x^{{{n}}}", "-\\sqrt{{{n}}}", "-{n}", "2\\cdot {n}",
@@ -184,11 +201,11 @@ def test_wrapped_number_in_a_box_never_pays_the_bare_number(gsm8k, template, n):
     assert v.reward == 0.0, v
 
 
-# The same number written another way (a fraction is a number, reduced or not) still pays; a
-# computation whose value is n does not.
-REWRITTEN = ["\\frac{{{m}}}{{2}}", "\\dfrac{{{m}}}{{2}}", "{m}/2", "{n}.0", "{n}.00", "\\$ {n}", "{n} \\text{{ apples}}", "y = {n}", "\\left({n}\\right)", "({n})",
+# The same number written another way still pays; a computation whose value is n does not, and
+# neither does a fraction for a whole number (the division restated, not done).
+REWRITTEN = ["{n}.0", "{n}.00", "\\$ {n}", "{n} \\text{{ apples}}", "y = {n}", "\\left({n}\\right)", "({n})",
              "{h}+{h} = {n}"]
-UNEVALUATED = ["\\sqrt{{{sq}}}", "{h}+{h}", "{h} + {h}",
+UNEVALUATED = ["\\sqrt{{{sq}}}", "{h}+{h}", "{h} + {h}", "\\frac{{{m}}}{{2}}", "\\dfrac{{{m}}}{{2}}", "{m}/2", "{m} / 2",
                "{m} - {n}", "2 \\cdot {h}", "y = {h}+{h}", "{h}+{h} = {h}+{h}"]
 
 
@@ -271,7 +288,7 @@ def test_a_standalone_number_is_still_read(gsm8k, response):
 
 
 @pytest.mark.parametrize("response, value", [("#### 16 - 3 = 13", 13), ("The answer is 2 \\times 9 = 18.", 18),
-                                             ("#### 36 / 2", 18)])  # a fraction, however spaced
+                                             ("#### 36 / 2 = 18", 18), ("#### 9 / 12", Fraction(3, 4))])
 def test_an_equation_span_is_read_as_the_number_it_ends_in(gsm8k, response, value):
     v = gsm8k.check(response, str(value))
     assert v.reward == 1.0, v

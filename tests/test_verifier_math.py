@@ -269,6 +269,7 @@ RESTATED = [  # (gold written as a number, an expression of that value): never p
     ("385", "\\sum_{k=1}^{10} k^2"), ("3", "\\log_2 8"), ("-1", "e^{i\\pi}"), ("36", "\\sum_{a=1}^{3}\\sum_{b=1}^{3} ab"), ("2", "\\sqrt[3]{8}"),
     ("120", "\\binom{10}{3}"), ("6", "1+5"), ("-6", "4 - 4 - 6"), ("8", "2^3"), ("4", "\\sqrt{16}"), ("12", "3 \\cdot 4"),
     ("120", "5!"), ("6", "x = 1+5"), ("6", "1+5 = 1+5"), ("\\frac{1}{2}", "\\frac{1}{4}+\\frac{1}{4}"), ("0.5", "1-0.5"),
+    ("18", "\\frac{36}{2}"), ("18", "36/2"), ("-18", "-\\frac{36}{2}"), ("18", "x = 36/2"), ("1", "\\frac{4}{4}"),
 ]
 
 
@@ -283,7 +284,8 @@ def test_a_computation_is_never_paid_against_a_number(v, gold, pred):
 
 
 @pytest.mark.parametrize("gold, pred", [("6", "1+5 = 6"), ("6", "x = 6"), ("-6", "(-6)"), ("0.5", "\\frac{1}{2}"),
-                                        ("\\frac{37}{2}", "18 1/2"), ("1500", "1.5\\times10^3"), ("18", "\\frac{36}{2}"),
+                                        ("\\frac{37}{2}", "18 1/2"), ("1500", "1.5\\times10^3"), ("18", "\\frac{36}{2} = 18"),
+                                        ("\\frac{17}{30}", "\\frac{34}{60}"),
                                         ("\\frac{1}{3}", "x=\\frac13\\approx0.33"), ("5", "\\{\\{5\\}\\}")])
 def test_a_number_stated_in_any_written_form_is_paid(v, gold, pred):
     assert v.check(boxed(pred), gold).reward == 1.0, pred

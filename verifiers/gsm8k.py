@@ -40,8 +40,8 @@ from verifiers.math.boxes import UnreadableBox, answer_box, last_boxed  # noqa: 
 from verifiers.math.normalize import normalize
 from verifiers.math.parse import parse_math
 from verifiers.math.values import Pct, Rel
-from verifiers.numbers import (OPERATOR_WORDS, NumberTooLarge, format_number, iter_numbers, last_number,
-                               parse_number)
+from verifiers.numbers import (OPERATOR_WORDS, NumberTooLarge, format_number, is_undone_division, iter_numbers,
+                               last_number, parse_number)
 from verifiers.operands import is_operand
 from verifiers.registry import register_verifier
 
@@ -125,7 +125,8 @@ def expression_value(text: str) -> Fraction | None:
 def written_number(text: str) -> Fraction | None:
     """``text`` as one written number (`parse_number`: ``18``, ``$1,000``, ``1/2``, ``36/2``,
     ``\\frac{3}{4}``, ``18 dollars``), in brackets (``(18)``) or a mixed number (``2\\frac{1}{2}``);
-    None otherwise. A fraction is a number however it is written, reduced or not."""
+    None otherwise. A fraction is a number here however it is written; the grader then refuses
+    one written for a whole number (``36/2`` for 18, `is_undone_division`)."""
     value = parse_number(text)
     if value is None and _MIXED_NUMBER.fullmatch(text) and not OPERATOR_WORDS.search(text):
         value = expression_value(text)
@@ -158,7 +159,8 @@ def box_value(content: str) -> Fraction | None:
     * an equation ending in its value (`stated_value`): ``16 - 3 = 13`` = 13;
     * anything else is not a number: ``x^2``, ``2\\pi``, ``\\sqrt{2}``, ``5 x``, ``1, 2``, prose
       ("Janet makes \\$18"), ``16 - 3 = 12``, and expressions that only restate a computation:
-      ``\\sqrt{16}``, ``5!``, ``2^3``, ``4 - 4 - 6``. (A fraction is a number: ``\\frac{36}{2}`` = 18.)
+      ``\\sqrt{16}``, ``5!``, ``2^3``, ``4 - 4 - 6``. (A fraction is read as its value,
+      ``\\frac{36}{2}`` = 18; the grader refuses it for a gold of 18, `is_undone_division`.)
 
     Raises `NumberTooLarge` / `BudgetExceeded` over the size or time limits."""
     value = written_number(content)
@@ -332,6 +334,9 @@ class GSM8KVerifier(Verifier):
             return failed("budget", normalized_gold=gold_text, flags=(str(exc),))
         except UnreadableBox as exc:  # the last box is cut off or too long: not graded on a part
             return failed(exc.reason, rule="boxed", normalized_gold=gold_text, flags=(exc.flag,))
+        if (value is not None and is_undone_division(span.rsplit("=", 1)[-1], value)
+                and not is_undone_division(answer.rsplit(_HASHES, 1)[-1], gold)):
+            value, flags = None, (*flags, f"{rule}_not_a_number")  # "36/2" for 18 states no number
         if value is None:
             reason = "parse_error" if span else "no_answer"
             return failed(reason, extracted=span, rule=rule, normalized_gold=gold_text, flags=flags)

@@ -89,6 +89,17 @@ _FRAC_SPAN = re.compile(
 )
 
 
+_FRACTION_FORM = re.compile(r"\\[dt]?frac|\d\s*/\s*\d")
+
+
+def is_undone_division(text: str, value: Fraction) -> bool:
+    """Is ``text`` (read as ``value``) a fraction written for a whole number: ``36/2``,
+    ``\\frac{4}{2}``, ``18/1``? That restates a division instead of doing it: a policy asked
+    "36/2 =" learns to copy it, and a grader must not pay that for 18. A fraction that is not whole
+    (``34/60`` for 17/30) is a number however it is written (MATH practice)."""
+    return value.denominator == 1 and _FRACTION_FORM.search(text) is not None
+
+
 @dataclass(frozen=True)
 class NumberMatch:
     """A number found in free text: its value, the matched text and where it ends."""

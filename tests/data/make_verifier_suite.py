@@ -101,7 +101,10 @@ for i in range(10):
     p, q = rng.randint(1, 9), rng.choice([2, 4, 5, 8])
     frac = Fraction(p, q)
     dec = str(float(frac))
-    add("gsm8k", dec, f"Each gets {p}/{q} of a pizza.\n#### {p}/{q}", 1, "fraction equals decimal gold")
+    if frac.denominator == 1:  # "8/2 of a pizza" for 4: the division restated, not done (never paid)
+        add("gsm8k", dec, f"Each gets {p}/{q} of a pizza.\n#### {p}/{q}", 0, "whole number left as a division")
+    else:
+        add("gsm8k", dec, f"Each gets {p}/{q} of a pizza.\n#### {p}/{q}", 1, "fraction equals decimal gold")
     add("gsm8k", f"{p}/{q}", f"Each gets {dec} of a pizza, so the answer is {dec}.", 1, "decimal equals fraction gold")
     t = -rng.randint(1, 40)
     add("gsm8k", str(t), f"The temperature drops below zero.\n#### {t}", 1, "negative answer")
@@ -182,7 +185,10 @@ for i in range(40):
     k = rng.randint(2, 5)
     same = rng.choice([f"\\frac{{{f.numerator * k}}}{{{f.denominator * k}}}",
                        f"{f.numerator}/{f.denominator}", f"\\dfrac{{{f.numerator}}}{{{f.denominator}}}"])
-    add("math", gold, math_resp(f"The ratio is {p} to {q}.", same), 1, "fraction rewritten")
+    if f.denominator == 1 and ("/" in same or "frac" in same):  # "\\frac{12}{4}" for 3: a division not done
+        add("math", gold, math_resp(f"The ratio is {p} to {q}.", same), 0, "whole number left as a division")
+    else:
+        add("math", gold, math_resp(f"The ratio is {p} to {q}.", same), 1, "fraction rewritten")
     other = f + Fraction(1, f.denominator + 1)
     add("math", gold, math_resp(f"The ratio is {p} to {q}.", f"\\frac{{{other.numerator}}}{{{other.denominator}}}"),
         0, "nearby different fraction")

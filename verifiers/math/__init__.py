@@ -24,6 +24,7 @@ from verifiers.math.normalize import choice_letter, normalize, text_key
 from verifiers.math.options import CompareOptions, check_precision, renamings, using
 from verifiers.math.parse import ParseError, parse_math
 from verifiers.math.values import Rel, Seq
+from verifiers.numbers import NumberTooLarge, is_undone_division, parse_number
 from verifiers.registry import register_verifier
 
 __all__ = ["MathVerifier", "extract_answer", "extract_gold", "last_boxed", "normalize",
@@ -35,7 +36,8 @@ _PLAIN_NUMBER_RE = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:/\d+)?")
 _DECIMAL_COMMA_RE = re.compile(r"-?(?:0,\d+|\d+,(?!\d{3}$)\d+)")
 # A rational number written as one, in normalized text: "18", "-0.5", "1/2", "\frac{3}{4}", "\frac12",
 # "2\frac{1}{2}", "1.5\times10^{3}", in brackets or not. Against a rational gold the answer (the last
-# side of an equation) must be one of these: "1+5", "\sqrt{16}", "2^3", "36/2" restate a computation.
+# side of an equation) must be one of these, and not a fraction for a whole number: "1+5", "\sqrt{16}",
+# "2^3", "36/2" restate a computation.
 _NUMERAL_RE = re.compile(
     r"[-+]?\s*(?:(?:\d+\s+)?(?:\d+(?:\.\d*)?|\.\d+)(?:\s*/\s*\d+)?"
     r"(?:\s*(?:\\times|\\cdot)\s*10\s*\^\s*(?:\{\s*[-+]?\d+\s*\}|\d))?"
@@ -128,7 +130,13 @@ def _states_number(pred: str) -> bool:
     last = _STATED_RE.split(pred)[-1].strip()  # "x = 13", "x = \frac13 \approx 0.33", "x \approx 11"
     while (inner := _BRACKETED.fullmatch(last)) is not None:  # "(18)", "\{\{18\}\}"
         last = inner.group(1)
-    return bool(_NUMERAL_RE.fullmatch(last))
+    if not _NUMERAL_RE.fullmatch(last):
+        return False
+    try:
+        value = parse_number(last)
+    except NumberTooLarge:  # a numeral past parse_number's cap, not a fraction anyone restates
+        return True
+    return value is None or not is_undone_division(last, value)  # "36/2" for 18: the division undone
 
 
 @register_verifier("math")
@@ -243,8 +251,10 @@ class MathVerifier(Verifier):
         if _PLAIN_NUMBER_RE.fullmatch(gold) and _PLAIN_NUMBER_RE.fullmatch(pred) and (
                 self.options.precision is None):
             # exact rationals without sympy: the common case, in microseconds
-            same = Fraction(gold) == Fraction(pred)
-            return ("numeric" if same else None), "mismatch", {}
+            gold_num, pred_num = Fraction(gold), Fraction(pred)
+            if is_undone_division(pred, pred_num) and not is_undone_division(gold, gold_num):
+                return None, "parse_error", {}  # "36/2" for 18, as `_states_number`
+            return ("numeric" if gold_num == pred_num else None), "mismatch", {}
         gold_val, gold_note = _parse_gold(gold, self.limits)
         try:
             pred_val = _parse(pred, budget)
