@@ -56,3 +56,36 @@ def test_cli_writes_per_run_and_per_arm_tables(two_runs, tmp_path, capsys):
     assert "| hacpo | qwen2 | 1 |" in text and "avg@1" in text
     with pytest.raises(SystemExit):
         reeval.main(["--out-dir", str(out), "--k", "0"])
+
+
+def test_more_problems_baseline_and_a_cache_split_by_agent(two_runs, tmp_path, monkeypatch):
+    out, _ = two_runs
+    cache = tmp_path / "cache"
+    runs = [out / "hacpo-s0", out / "gspo-s0"]
+    # two processes' worth of work, split by agent, then one call that only reads the cache
+    llama = reeval.reevaluate(runs, k=1, n_problems=6, agents={"llama"}, cache_dir=cache)
+    assert [(r["run"], r["agent"]) for r in llama] == [("hacpo-s0", "llama"), ("gspo-s0", "llama")]
+    assert all(r["end"]["n"] == 6 and len(r["end"]["greedy_correct"]) == 6 for r in llama)
+    reeval.reevaluate(runs, k=1, n_problems=6, agents={"qwen2"}, cache_dir=cache)
+    assert len(list(cache.glob("*.json"))) == 6  # 2 starts + 4 ends
+    monkeypatch.setattr(reeval, "_agent_eval", lambda model, settings: pytest.fail(f"{model} was not cached"))
+    rows = reeval.reevaluate(runs, k=1, n_problems=6, cache_dir=cache)
+    assert rows[0]["end"] == llama[0]["end"] and len(rows) == 4
+
+    diffs = reeval.against_baseline(rows, "gspo")
+    assert sorted((d["arm"], d["agent"]) for d in diffs) == [("hacpo", "llama"), ("hacpo", "qwen2")]
+    ends = {(r["run"], r["agent"]): r["end"] for r in rows}
+    for d in diffs:
+        greedy = d["change"]["greedy"]
+        assert greedy["start"] == ends[("gspo-s0", d["agent"])]["accuracy"]
+        assert greedy["change"] == pytest.approx(ends[("hacpo-s0", d["agent"])]["accuracy"] - greedy["start"])
+    text = reeval.report(rows, 1, baseline="gspo")
+    assert "End minus `gspo`'s end" in text and "| hacpo | llama | 0 |" in text and "| hacpo | qwen2 | 1 |" in text
+
+
+def test_cli_refuses_an_agent_no_run_has(two_runs, tmp_path):
+    out, _ = two_runs
+    with pytest.raises(SystemExit):
+        reeval.main(["--out-dir", str(out), "--agents", "lama", "--n-problems", "2", "--k", "1"])
+    with pytest.raises(SystemExit):
+        reeval.main(["--out-dir", str(out), "--n-problems", "0"])
